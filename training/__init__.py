@@ -1,0 +1,1 @@
+"""sttr.training"""
