@@ -1,0 +1,185 @@
+"""Skeletons from a folder of OpenPose per-frame JSON files (`openpose --write_json DIR`), live or finished.
+
+OpenPose writes `<video>_<frame:012d>_keypoints.json`, one file per frame. This source reads them in frame order
+(by the number in the name), as they appear when `follow=True`: it polls the folder every `poll_interval_s`,
+and a file that does not parse yet is taken to be still being written and retried until it parses or
+`complete_wait_s` has passed. A file that never parses (or a malformed one in a finished folder) is skipped,
+logged and recorded in `errors`; it never stops the stream. `follow=False` reads a finished folder once.
+
+BODY_25 (75 values per person) and COCO-18 (54 values, layout `openpose18`) are told apart by their length; files
+are parsed by `sttr.model.openpose_json`. Once the layout is known, a file in another layout is skipped.
+Coordinates are pixels, or [0, 1] when `image_size=(width, height)` is given; undetected joints (score 0) are 0.
+"""
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from sttr.model.openpose_json import OpenPoseJsonError, frame_index_from_name, read_openpose_json
+
+from ..frame import SkeletonFrame
+
+__all__ = ["OpenPoseDirSource", "parse_openpose_file", "OpenPoseJsonError"]
+
+logger = logging.getLogger(__name__)
+
+_NUM_JOINTS = {"body25": 25, "openpose18": 18}
+
+
+def parse_openpose_file(path: str | Path, layout: str | None = None) -> tuple[np.ndarray, str | None]:
+    """One `--write_json` file as float32 (P, V, 3) (x, y, score) and its layout (`sttr.model.openpose_json`).
+
+    Raises:
+        OpenPoseJsonError: Not (yet) complete JSON, no `people` list, or keypoints that are not BODY_25 / COCO-18
+            (or not `layout`).
+    """
+    try:
+        return read_openpose_json(path, layout)
+    except (OSError, UnicodeDecodeError) as err:  # vanished or caught mid-write
+        raise OpenPoseJsonError(f"{path}: not readable ({err})") from None
+
+
+def _sort_key(path: Path) -> tuple[int, str]:
+    number = frame_index_from_name(path.name)
+    return (-1 if number is None else number, path.name)
+
+
+class OpenPoseDirSource:
+    """Iterate over SkeletonFrames from an OpenPose JSON folder.
+
+    Args:
+        folder: The `--write_json` folder.
+        follow: Keep watching for new files (True) or read the files there now and end (False).
+        layout: 'body25' or 'openpose18' (COCO-18); None detects it from the first file with a person.
+        image_size: (width, height) of the video, to normalise pixels to [0, 1]; None keeps pixels.
+        poll_interval_s: How often a followed folder is listed.
+        complete_wait_s: How long a file that does not parse yet is retried before it is skipped as malformed.
+        idle_timeout_s: Follow mode: end after this long without a new file; None waits until `close()`.
+        fps: Finished folders: timestamps are frame number * 1000 / fps (media time).
+        clock: Monotonic clock in seconds (tests).
+
+    Frames: `index` is the frame number from the file name; `timestamp_ms` is when the file was read (follow mode,
+    monotonic) or its media time (finished folders); `timings_ms['parse']`. `errors` lists skipped files.
+    """
+
+    def __init__(self, folder: str | Path, *, follow: bool = True, layout: str | None = None,
+                 image_size: tuple[int, int] | None = None, poll_interval_s: float = 0.02,
+                 complete_wait_s: float = 1.0, idle_timeout_s: float | None = None, fps: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"OpenPose JSON folder {self.folder} does not exist (openpose --write_json DIR)")
+        if layout is not None and layout not in ("body25", "openpose18"):
+            raise ValueError(f"layout must be 'body25' or 'openpose18' (COCO-18), got {layout!r}")
+        if image_size is not None and min(image_size) <= 0:
+            raise ValueError(f"image_size must be (width, height) in pixels, got {image_size}")
+        self.follow, self.layout, self.image_size = follow, layout, image_size
+        self.poll_interval_s, self.complete_wait_s = poll_interval_s, complete_wait_s
+        self.idle_timeout_s, self.fps, self._clock = idle_timeout_s, fps, clock
+        self.errors: list[str] = []
+        self.stats = {"frames": 0, "skipped": 0, "waited": 0}  # waited: files first seen half-written
+        self._seen: set[str] = set()
+        self._pending: list[tuple[tuple[int, str], Path]] = []
+        self._first_failure: dict[str, float] = {}
+        self._last_key: tuple[int, str] | None = None
+        self._count = 0
+        self._stop = threading.Event()
+
+    def _scan(self) -> int:
+        new = 0
+        for path in self.folder.glob("*.json"):
+            if path.name in self._seen:
+                continue
+            self._seen.add(path.name)
+            key = _sort_key(path)
+            if self._last_key is not None and key < self._last_key:
+                self._skip(path, f"arrived after frame {self._last_key[0]} had been read (out of order)")
+                continue
+            bisect.insort(self._pending, (key, path))
+            new += 1
+        return new
+
+    def _skip(self, path: Path, why: str) -> None:
+        msg = f"skipped OpenPose file {path.name}: {why}"
+        logger.warning(msg)
+        self.errors.append(msg)
+        self.stats["skipped"] += 1
+
+    def _try_parse(self, path: Path) -> tuple[np.ndarray, str | None] | None | bool:
+        """Parsed arrays; None when skipped; False when it may still be being written."""
+        try:
+            return parse_openpose_file(path, self.layout)
+        except OpenPoseJsonError as err:
+            if self.follow:
+                if path.name not in self._first_failure:
+                    self.stats["waited"] += 1
+                first = self._first_failure.setdefault(path.name, self._clock())
+                if self._clock() - first < self.complete_wait_s:
+                    return False
+            self._skip(path, str(err))
+            return None
+
+    def _frame(self, key: tuple[int, str], arrays: tuple[np.ndarray, str | None], parse_ms: float) -> SkeletonFrame:
+        people, layout = arrays
+        if layout and self.layout is None:
+            self.layout = layout
+            logger.info("OpenPose folder %s: %s keypoints", self.folder, layout)
+        expected = self.layout or "openpose18"  # a folder that starts without people: COCO-18 until told
+        num_joints = _NUM_JOINTS[expected]
+        joints = people[..., :2].reshape(-1, num_joints, 2)
+        scores = people[..., 2].reshape(-1, num_joints)
+        if self.image_size is not None:
+            joints = joints / np.asarray(self.image_size, dtype=np.float32)
+        joints = np.where(scores[..., None] > 0, joints, 0.0)
+        index = key[0] if key[0] >= 0 else self._count
+        stamp = self._clock() * 1e3 if self.follow else index * 1e3 / self.fps
+        self._count += 1
+        self.stats["frames"] += 1
+        return SkeletonFrame(layout=expected, timestamp_ms=stamp, index=index, joints=joints, scores=scores,
+                             timings_ms={"parse": parse_ms})
+
+    def _ready_frames(self) -> Iterator[SkeletonFrame]:
+        while self._pending:
+            key, path = self._pending[0]
+            t0 = time.perf_counter()
+            parsed = self._try_parse(path)
+            if parsed is False:
+                return  # the head of the queue is still being written: keep the order, wait for it
+            self._pending.pop(0)
+            self._last_key = key
+            if parsed is not None:
+                yield self._frame(key, parsed, (time.perf_counter() - t0) * 1e3)
+
+    def __iter__(self) -> Iterator[SkeletonFrame]:
+        last_new = self._clock()
+        while not self._stop.is_set():
+            if self._scan():
+                last_new = self._clock()
+            yield from self._ready_frames()
+            if not self.follow:
+                return
+            if self.idle_timeout_s is not None and self._clock() - last_new > self.idle_timeout_s \
+                    and not self._pending:
+                return
+            self._stop.wait(self.poll_interval_s)
+
+    @property
+    def frames_dropped(self) -> int:
+        """Files skipped (malformed, another layout, out of order)."""
+        return self.stats["skipped"]
+
+    def close(self) -> None:
+        """Stop following (an iteration in another thread ends at its next poll)."""
+        self._stop.set()
+
+    def __enter__(self) -> "OpenPoseDirSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
