@@ -8,6 +8,10 @@ from sttr.realtime.sources.pose_model import (POSE_MODEL_NAME, POSE_MODEL_SHA256
                                               resolve_pose_model, sha256_of)
 
 
+def _no_wheel(dest, sha256, timeout_s):
+    raise PoseModelError("no package registry either")
+
+
 @pytest.fixture
 def shared_model(shared_data):
     return shared_data / "models" / "pose_landmarker_full.task"
@@ -38,16 +42,13 @@ def test_download_is_checked_and_cached(tmp_path, monkeypatch, shared_model):
 
 def test_corrupt_download_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("STTR_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setattr(pose_model, "_from_wheel", _no_wheel)
     bad = tmp_path / "bad.task"
     bad.write_bytes(b"not a model")
     with pytest.raises(PoseModelError, match="expected 4eaa5eb7"):
         resolve_pose_model(url=bad.as_uri())
     assert not (tmp_path / "c" / POSE_MODEL_NAME).exists()
     assert list((tmp_path / "c").iterdir()) == []
-
-
-def _no_wheel(dest, sha256, timeout_s):
-    raise PoseModelError("no package registry either")
 
 
 def test_offline_machine_is_told_what_to_put_where(tmp_path, monkeypatch):
