@@ -1,0 +1,71 @@
+"""``sttr bench live``: measure the live pipeline on a video (per-stage and end-to-end latency, fps, drops)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from sttr.model.bundle import BundleError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sttr bench", description="Benchmarks of the live path.")
+    sub = p.add_subparsers(dest="what", required=True, metavar="{live}")
+    live = sub.add_parser("live", help="the whole live pipeline on a video, per backend",
+                          description="Run source -> pose -> buffer -> engine -> publisher -> subscriber on a video, "
+                                      "at the video's rate (realtime) and as fast as possible (fast); print "
+                                      "per-stage p50/p95/p99, end-to-end latency, sustained fps and drops.")
+    live.add_argument("--video", required=True, metavar="FILE", help="video file")
+    live.add_argument("--bundle", metavar="DIR", help="model bundle (default: the bundled demo model)")
+    live.add_argument("--backends", nargs="+", default=["onnxruntime"],
+                      choices=("onnxruntime", "torch", "tensorrt"), help="engines to compare (default onnxruntime)")
+    live.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    live.add_argument("--stride", type=int, default=8, help="frames between windows (default 8)")
+    live.add_argument("--window", type=int, default=None, metavar="T", help="frames per window (default: model T)")
+    live.add_argument("--modes", nargs="+", default=["realtime", "fast"], choices=("realtime", "fast"))
+    live.add_argument("--pose", default="both", choices=("mediapipe", "cached", "both"),
+                      help="estimate pose live, replay skeletons extracted once (cached), or both (default)")
+    live.add_argument("--pose-model", metavar="FILE", help="MediaPipe pose_landmarker .task file")
+    live.add_argument("--max-frames", type=int, default=None, metavar="N", help="frames per run (default: all)")
+    live.add_argument("--threads", type=int, default=1, metavar="N",
+                      help="engine CPU threads (default 1: the pose estimator needs the other cores; 0 = all)")
+    live.add_argument("--out", metavar="FILE.json", help="write the report as JSON")
+    live.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..latency import write_json
+    from ..live_bench import format_results, run_live_bench
+
+    try:
+        if args.bundle:
+            bundle = Path(args.bundle)
+        else:
+            from ..default_model import default_bundle_dir
+
+            bundle = default_bundle_dir()
+        if not Path(args.video).is_file():
+            raise FileNotFoundError(f"video {args.video} does not exist")
+        report = run_live_bench(args.video, bundle, backends=args.backends, precision=args.precision,
+                                stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
+                                pose_model=args.pose_model, max_frames=args.max_frames,
+                                threads=args.threads or None)
+    except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
+        print(f"sttr bench live: error: {str(exc).splitlines()[0] if str(exc) else repr(exc)}", file=sys.stderr)
+        return 2
+    print(format_results(report))
+    if args.out:
+        write_json(args.out, report)
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

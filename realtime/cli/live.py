@@ -1,0 +1,252 @@
+"""``sttr-live``: recognise actions live from a camera, a video, OpenPose output, a ZeroMQ skeleton stream or a
+recording, and publish predictions over ZeroMQ.
+
+Examples::
+
+    sttr-live --camera 0 --bundle bundles/ntu60 --show
+    sttr-live --video clip.mp4 --bundle b/ --fast --max-frames 300 --pub tcp://127.0.0.1:5556
+    sttr-live --openpose-dir out/json --bundle b/ --image-size 340 256
+    sttr sub tcp://127.0.0.1:5555                      # in another terminal: print the predictions
+
+Ctrl-C or SIGTERM stops cleanly and prints a latency summary.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from sttr.model.bundle import BundleError
+
+from ..latency import format_table, write_json
+from ..pipeline import LiveConfig, Pipeline, RunStats
+from ..publisher import DEFAULT_PUB_ADDR
+
+__all__ = ["main", "build_parser", "LiveApp"]
+
+logger = logging.getLogger(__name__)
+
+
+_EPILOG = """examples:
+  sttr-live --camera 0 --bundle bundles/ntu60 --show
+  sttr-live --video clip.mp4 --bundle b/ --fast --max-frames 300 --pub tcp://127.0.0.1:5556
+  sttr-live --openpose-dir out/json --bundle b/ --image-size 340 256
+  sttr sub tcp://127.0.0.1:5555          (another terminal: print the predictions)
+
+Ctrl-C or SIGTERM stops cleanly and prints a latency summary (p50/p95/p99 per stage)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sttr-live", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Recognise actions live from a camera, a video, OpenPose output, a "
+                                            "ZeroMQ skeleton stream or a recording,\nand publish predictions over "
+                                            "ZeroMQ (topics pred.<stream> and status.<stream>).",
+                                epilog=_EPILOG)
+    src = p.add_argument_group("input (one of; default --camera 0)").add_mutually_exclusive_group()
+    src.add_argument("--camera", type=int, metavar="N", help="camera index (MediaPipe pose)")
+    src.add_argument("--video", metavar="FILE", help="video file or rtsp:// / http:// URL (MediaPipe pose)")
+    src.add_argument("--openpose-dir", metavar="DIR", help="folder of OpenPose --write_json files")
+    src.add_argument("--skeleton-sub", metavar="ADDR", help="subscribe to sttr.skeleton/1 frames at ADDR")
+    src.add_argument("--replay", metavar="FILE.npz", help="replay a recorded skeleton sequence")
+    model = p.add_argument_group("model (default: the bundled demo model)").add_mutually_exclusive_group()
+    model.add_argument("--bundle", metavar="DIR", help="bundle folder written by `sttr export`")
+    model.add_argument("--checkpoint", metavar="CKPT",
+                       help="sttr checkpoint (.pt); exported once to a cached bundle (needs torch)")
+    p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="engine CPU threads (default 1: the pose estimator needs the other cores; 0 = all)")
+    p.add_argument("--stride", type=int, default=8, help="frames between two predictions (default 8)")
+    p.add_argument("--window", type=int, default=None, metavar="T",
+                   help="frames of history per window (default: the model's T; shorter windows are loop-padded)")
+    p.add_argument("--top-k", type=int, default=5, help="classes per prediction (default 5)")
+    p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight of past windows in [0, 1) (default 0)")
+    p.add_argument("--pub", default=DEFAULT_PUB_ADDR, metavar="ADDR",
+                   help=f"publish on ADDR (default {DEFAULT_PUB_ADDR}; loopback only unless you say otherwise)")
+    p.add_argument("--no-pub", action="store_true", help="do not publish (terminal view only)")
+    p.add_argument("--format", default="json", choices=("json", "msgpack"), help="payload encoding (default json)")
+    p.add_argument("--stream", default="live", help="stream id in topics pred.<stream> / status.<stream>")
+    p.add_argument("--show", action="store_true", help="window with the skeleton overlay and top-k")
+    p.add_argument("--record", metavar="OUT.mp4", help="write the overlay video to OUT.mp4")
+    p.add_argument("--pose-model", metavar="FILE", help="MediaPipe pose_landmarker .task file")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"),
+                   help="image size in pixels of 2D sources that give pixels (OpenPose)")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", dest="realtime", action="store_true", default=True,
+                      help="live policy (default): files play at their own rate, newest window wins under load")
+    pace.add_argument("--fast", dest="realtime", action="store_false",
+                      help="read files as fast as possible, every frame and every window (benchmarks, offline)")
+    p.add_argument("--latency-json", metavar="FILE", help="write the run's statistics and latency summary as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live terminal line")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def _source_choice(args: argparse.Namespace) -> tuple[str, Any]:
+    for flag, kind in (("camera", "camera"), ("video", "video"), ("openpose_dir", "openpose"),
+                       ("skeleton_sub", "zmq"), ("replay", "replay")):
+        value = getattr(args, flag)
+        if value is not None:
+            if kind == "video" and "://" in str(value):
+                return "url", value
+            return kind, value
+    return "camera", 0
+
+
+def _bundle_dir(args: argparse.Namespace) -> Path:
+    if args.bundle:
+        return Path(args.bundle)
+    if args.checkpoint:
+        from ..checkpoint_bundle import bundle_for_checkpoint
+
+        return bundle_for_checkpoint(args.checkpoint)
+    from ..default_model import default_bundle_dir
+
+    return default_bundle_dir()
+
+
+class LiveApp:
+    """Everything one ``sttr-live`` run opens, closed in reverse order by ``close()``."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.source = self.publisher = self.overlay = self.view = self.engine = None
+        self.pipeline: Pipeline | None = None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        from ..session import LayoutAdapter, open_live_source, open_model
+        from ..tracker import PersonTracker
+
+        a = self.args
+        if not a.no_pub:  # first: a taken port is the cheapest thing to find out
+            from ..publisher import Publisher
+
+            self.publisher = Publisher(a.pub, fmt=a.format)
+        engine, spec = open_model(_bundle_dir(a), backend=a.backend, precision=a.precision, window=a.window,
+                                  threads=a.threads or None)
+        self.engine = engine
+        kind, target = _source_choice(a)
+        options: dict[str, Any] = {}
+        if kind == "openpose" and a.image_size:
+            options["image_size"] = tuple(a.image_size)
+        self.source = open_live_source(kind, target, spec.layout, realtime=a.realtime, pose_model=a.pose_model,
+                                       keep_image=bool(a.show or a.record), **options)
+        observers: list[Any] = []
+        if not a.quiet:
+            from ..terminal_view import TerminalView
+
+            self.view = TerminalView()
+            observers.append(self.view)
+        if a.show or a.record:
+            from ..overlay import Overlay
+
+            self.overlay = Overlay(show=a.show, record=a.record, fps=_file_fps(self.source) or 30.0,
+                                   on_quit=lambda: self.pipeline.stop() if self.pipeline is not None else None)
+            observers.append(self.overlay)
+        file_fps = _file_fps(self.source) if not a.realtime else None
+        config = LiveConfig(stream=a.stream, stride=a.stride, top_k=a.top_k, smoothing=a.smoothing,
+                            realtime=a.realtime, max_frames=a.max_frames, index_fps=file_fps)
+        self.pipeline = Pipeline(self.source, engine, spec, config, publisher=self.publisher,
+                                 adapter=LayoutAdapter(spec.layout), tracker=PersonTracker(max_persons=spec.persons),
+                                 observers=observers)
+
+    def run(self) -> RunStats:
+        assert self.pipeline is not None
+        return self.pipeline.run()
+
+    def close(self) -> None:
+        for part in (self.view, self.overlay, self.publisher, self.source, self.engine):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:  # closing must go on with the other parts
+                    logger.exception("closing %s failed", type(part).__name__)
+
+
+def _file_fps(source: Any) -> float | None:
+    """The recorded frame rate of a file source (for --fast, where capture times run faster than the motion)."""
+    capture = getattr(source, "capture", None)
+    if capture is not None and getattr(capture, "kind", None) == "file":
+        return float(capture.fps)
+    recording = getattr(source, "recording", None)
+    if recording is not None:
+        return float(recording.fps)
+    return None
+
+
+def _install_signals(app: LiveApp) -> dict[int, Any]:
+    """Ctrl-C / SIGTERM stop the pipeline (a second one aborts); returns the previous handlers."""
+    def handler(signum: int, _frame: Any) -> None:
+        pipe = app.pipeline
+        if pipe is None or pipe.stopping:
+            raise KeyboardInterrupt  # second signal: abort now
+        logger.info("signal %d: stopping after the current frame (again to abort)", signum)
+        pipe.stop()
+        if pipe.waiting_for_source:  # a source blocked on input (a camera, a socket) would never return
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, handler)
+    return previous
+
+
+def _report(stats: RunStats, path: str | None) -> None:
+    print(f"frames {stats.frames} in {stats.wall_s:.1f} s ({stats.input_fps:.1f} fps), frames dropped "
+          f"{stats.frames_dropped}, windows {stats.windows} (dropped under load {stats.windows_dropped}), "
+          f"predictions {stats.predictions}, errors {stats.errors}", file=sys.stderr)
+    if stats.latency_ms:
+        print(format_table({k: v for k, v in stats.latency_ms.items() if v["count"]}), file=sys.stderr)
+    if path:
+        write_json(path, stats_dict(stats))
+
+
+def stats_dict(stats: RunStats) -> dict[str, Any]:
+    """RunStats as a JSON-ready dict."""
+    return {"frames": stats.frames, "wall_s": stats.wall_s, "input_fps": stats.input_fps,
+            "frames_dropped": stats.frames_dropped, "windows": stats.windows,
+            "windows_dropped": stats.windows_dropped, "predictions": stats.predictions,
+            "publish_dropped": stats.publish_dropped, "errors": stats.errors, "latency_ms": stats.latency_ms}
+
+
+def _error(text: str) -> int:
+    print(f"sttr-live: error: {text}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.stride < 1 or args.top_k < 1 or not 0 <= args.smoothing < 1:
+        return _error("--stride and --top-k must be >= 1 and --smoothing in [0, 1)")
+    try:
+        app = LiveApp(args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # missing file/camera, port in use, bad bundle
+        return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
+    previous = _install_signals(app)
+    try:
+        stats = app.run()
+    except KeyboardInterrupt:
+        stats = app.pipeline.stats if app.pipeline is not None else RunStats()
+    finally:
+        app.close()
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    _report(stats, args.latency_json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""sttr-live / sttr sub / sttr bench: help, one-line errors that say what to do, imports without torch."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import zmq
+
+from sttr.realtime.cli import bench as bench_cli
+from sttr.realtime.cli import live, sub
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_live_help_runs():
+    res = subprocess.run([sys.executable, "-m", "sttr.realtime.cli.live", "--help"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    for flag in ("--camera", "--video", "--openpose-dir", "--skeleton-sub", "--replay", "--bundle", "--checkpoint",
+                 "--backend", "--precision", "--stride", "--pub", "--format", "--show", "--record", "--pose-model",
+                 "--max-frames", "--realtime", "--fast"):
+        assert flag in res.stdout, flag
+
+
+def test_sub_and_bench_help_run(capsys):
+    for module_main, argv in ((sub.main, ["--help"]), (bench_cli.main, ["live", "--help"])):
+        with pytest.raises(SystemExit) as exc:
+            module_main(argv)
+        assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--timeout" in out and "--backends" in out and "--out" in out
+
+
+def test_realtime_imports_without_torch():
+    modules = ["sttr.realtime", "sttr.realtime.ring_buffer", "sttr.realtime.scheduler", "sttr.realtime.messages",
+               "sttr.realtime.publisher", "sttr.realtime.client", "sttr.realtime.pipeline", "sttr.realtime.latency",
+               "sttr.realtime.terminal_view", "sttr.realtime.overlay", "sttr.realtime.session",
+               "sttr.realtime.live_bench", "sttr.realtime.default_model", "sttr.realtime.cli.live",
+               "sttr.realtime.cli.sub", "sttr.realtime.cli.bench"]
+    code = ("import sys; sys.modules['torch'] = None\n"
+            + "".join(f"import {m}\n" for m in modules)
+            + "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'mediapipe', 'cv2') "
+              "if sys.modules.get(m) is not None]\n"
+            + "assert not heavy, heavy\nprint('ok')\n")
+    res = _run(code)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def test_missing_bundle_is_one_line_error(capsys, tmp_path):
+    rc = live.main(["--no-pub", "-q", "--bundle", str(tmp_path / "nope"), "--replay", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("sttr-live: error:") and "nope" in err and len(err.splitlines()) == 1
+
+
+def test_corrupt_bundle_is_one_line_error(capsys, tmp_path):
+    (tmp_path / "bundle.json").write_text('{"format": "something/9"}')
+    rc = live.main(["--no-pub", "-q", "--bundle", str(tmp_path), "--replay", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "something/9" in err
+
+
+def test_no_default_model_says_what_to_do(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("STTR_DEFAULT_BUNDLE", raising=False)
+    monkeypatch.setattr("sttr.realtime.default_model.DEFAULT_BUNDLE_DIR", None)
+    rc = live.main(["--no-pub", "-q", "--replay", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--bundle" in err and "--checkpoint" in err
+
+
+def test_port_in_use_is_one_line_error(capsys, tmp_path):
+    ctx = zmq.Context.instance()
+    blocker = ctx.socket(zmq.PUB)
+    blocker.setsockopt(zmq.LINGER, 0)
+    port = blocker.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        rc = live.main(["-q", "--pub", f"tcp://127.0.0.1:{port}", "--bundle", str(tmp_path)])
+    finally:
+        blocker.close(0)
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "already in use" in err and f"--pub tcp://127.0.0.1:{port + 1}" in err
+
+
+def test_bad_stride_is_rejected(capsys):
+    assert live.main(["--stride", "0", "--no-pub"]) == 2
+    assert "--stride" in capsys.readouterr().err
+
+
+def test_sub_times_out_with_a_hint(capsys):
+    ctx = zmq.Context.instance()
+    probe = ctx.socket(zmq.PUB)
+    port = probe.bind_to_random_port("tcp://127.0.0.1")
+    probe.close(0)
+    rc = sub.main([f"tcp://127.0.0.1:{port}", "--timeout", "0.2"])
+    assert rc == 1 and "sttr-live" in capsys.readouterr().err
+
+
+def test_bench_missing_video_is_one_line_error(capsys, tmp_path):
+    rc = bench_cli.main(["live", "--video", str(tmp_path / "none.mp4"), "--bundle", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "none.mp4" in err and len(err.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- real runs (subprocess, real bundle)
+import json  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+from sttr.realtime.client import Prediction, Status, Subscriber  # noqa: E402
+
+from ._bundle import nano_bundle  # noqa: E402,F401  (session fixture)
+
+
+def _free_port() -> int:
+    sock = zmq.Context.instance().socket(zmq.PUB)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    sock.close(0)
+    return port
+
+
+def _live(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sttr.realtime.cli.live", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_live_cli_on_openpose_folder_publishes_predictions(shared_data, nano_bundle, tmp_path):
+    addr = f"tcp://127.0.0.1:{_free_port()}"
+    out = tmp_path / "latency.json"
+    with Subscriber(addr, topics=["pred.", "status."], timeout_s=60.0, strict=True) as sub:
+        proc = _live(["--openpose-dir", str(shared_data / "openpose" / "coco18_clean_and_jerk"),
+                      "--image-size", "340", "256", "--bundle", str(nano_bundle), "--backend", "onnxruntime",
+                      "--fast", "--pub", addr, "--stream", "cj", "--latency-json", str(out), "-q"])
+        first = sub.recv()  # a status comes within a second of start; predictions after 64 frames
+        received = [first] + list(_drain(sub, 3.0))
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    preds = [m for m in received if isinstance(m, Prediction)]
+    assert preds and all(p.stream == "cj" for p in preds)
+    seqs = [p.seq for p in preds]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    report = json.loads(out.read_text())
+    assert report["frames"] == 300 and report["predictions"] == 30 and report["frames_dropped"] == 0
+    assert report["latency_ms"]["inference"]["count"] == 30 and report["latency_ms"]["inference"]["p99"] > 0
+    assert "p99" in err and "frames 300" in err
+
+
+def _drain(sub: Subscriber, quiet_s: float):
+    while True:
+        try:
+            yield sub.recv(quiet_s)
+        except TimeoutError:
+            return
+
+
+@pytest.mark.slow
+def test_sigterm_stops_cleanly_while_waiting_for_frames(nano_bundle):
+    pub_addr = f"tcp://127.0.0.1:{_free_port()}"
+    skel_addr = f"tcp://127.0.0.1:{_free_port()}"
+    with Subscriber(pub_addr, topics=["status."], timeout_s=60.0) as sub:
+        proc = _live(["--skeleton-sub", skel_addr, "--bundle", str(nano_bundle), "--backend", "onnxruntime",
+                      "--pub", pub_addr, "-q"])
+        try:
+            assert isinstance(sub.recv(), Status)  # it is up (idle: no frames come)
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, err
+    assert time.monotonic() - t0 < 10
+    assert "frames 0" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_checkpoint_is_exported_once_and_run(shared_data, nano_bundle, tmp_path, monkeypatch):
+    from sttr.realtime.checkpoint_bundle import bundle_for_checkpoint
+
+    monkeypatch.setenv("STTR_CACHE", str(tmp_path / "cache"))
+    ckpt = nano_bundle.parent / "nano_op18.pt"
+    first = bundle_for_checkpoint(ckpt)
+    assert (first / "bundle.json").is_file() and first.parent.parent == tmp_path / "cache"
+    mtime = (first / "bundle.json").stat().st_mtime_ns
+    assert bundle_for_checkpoint(ckpt) == first and (first / "bundle.json").stat().st_mtime_ns == mtime
+    rc = live.main(["--checkpoint", str(ckpt), "--no-pub", "-q", "--backend", "onnxruntime", "--fast",
+                    "--openpose-dir", str(shared_data / "openpose" / "coco18_clean_and_jerk"),
+                    "--image-size", "340", "256", "--max-frames", "80", "--latency-json", str(tmp_path / "l.json")])
+    assert rc == 0
+    report = json.loads((tmp_path / "l.json").read_text())
+    assert report["frames"] == 80 and report["predictions"] == 3  # windows at frames 64, 72, 80
+
+
+def test_missing_checkpoint_is_one_line_error(capsys, tmp_path):
+    rc = live.main(["--checkpoint", str(tmp_path / "none.pt"), "--no-pub", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "none.pt" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, expected", [
+    (["--camera", "9"], "camera 9 could not be opened"),
+    (["--video", "/nonexistent/clip.mp4"], "clip.mp4"),
+    (["--openpose-dir", "/nonexistent/json"], "/nonexistent/json"),
+    (["--replay", "/nonexistent/rec.npz"], "rec.npz"),
+])
+def test_missing_inputs_are_one_line_errors(nano_bundle, capsys, args, expected):
+    rc = live.main([*args, "--bundle", str(nano_bundle), "--no-pub", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err[-1].startswith("sttr-live: error:") and expected in err[-1]
