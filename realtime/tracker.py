@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 EMPTY_ID = -1
 
 
+MIN_FRAME_INTERVAL_MS = 1000.0 / 120.0  # no camera we serve runs faster than 120 fps
+
+
 @dataclass
 class _Track:
     track_id: int
@@ -155,7 +158,9 @@ class PersonTracker:
         assert track is not None
         dt = now - track.last_seen_ms
         if dt > 0:
-            step = (centroid - track.centroid) / dt
+            # Frames stamped closer than a real camera could deliver them (files read as fast as possible)
+            # would turn jitter into huge velocities; treat them as at least MIN_FRAME_INTERVAL_MS apart.
+            step = (centroid - track.centroid) / max(dt, MIN_FRAME_INTERVAL_MS)
             a = self.velocity_smoothing
             track.velocity = a * step + (1.0 - a) * track.velocity
         track.centroid = centroid.copy()

@@ -104,3 +104,19 @@ def test_source_ids_are_kept_in_their_slots():
     assert again.track_ids[0] >= 0 and again.track_ids[1] == EMPTY_ID
     ignore = PersonTracker(max_persons=2, use_source_ids=False).update(frame)
     assert set(ignore.track_ids) == {0, 1}
+
+
+def test_frames_stamped_microseconds_apart_keep_their_ids():
+    """Files read as fast as possible arrive with near-equal timestamps; jitter must not become velocity."""
+    tracker = PersonTracker(max_persons=2)
+    rng = np.random.default_rng(0)
+    ids = None
+    for i in range(60):
+        jitter = rng.normal(0, 0.01, 2)
+        out = tracker.update(_frame(i * 0.001, _person(0.0 + jitter[0]), _person(1.0 + jitter[1]), index=i))
+        xs = _slot_x(out)
+        if ids is None:
+            ids = list(out.track_ids)
+            order = [int(x > 0.5) for x in xs]
+        assert list(out.track_ids) == ids
+        assert [int(x > 0.5) for x in xs] == order
