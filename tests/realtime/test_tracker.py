@@ -108,12 +108,14 @@ def test_source_ids_are_kept_in_their_slots():
 
 def test_frames_stamped_microseconds_apart_keep_their_ids():
     """Files read as fast as possible arrive with near-equal timestamps; jitter must not become velocity."""
-    tracker = PersonTracker(max_persons=2)
+    tracker = PersonTracker(max_persons=2, max_distance=0.3)
     rng = np.random.default_rng(0)
     ids = None
+    t = 0.0
     for i in range(60):
+        t += 0.001 if i % 2 else 40.0  # bursts: two frames read back to back, then a pause
         jitter = rng.normal(0, 0.01, 2)
-        out = tracker.update(_frame(i * 0.001, _person(0.0 + jitter[0]), _person(1.0 + jitter[1]), index=i))
+        out = tracker.update(_frame(t, _person(0.0 + jitter[0]), _person(1.0 + jitter[1]), index=i))
         xs = _slot_x(out)
         if ids is None:
             ids = list(out.track_ids)
