@@ -1,0 +1,304 @@
+"""The bundle folder: ONNX models plus `bundle.json`, verified when read.
+
+A bundle is what `sttr export` writes and every engine loads:
+
+    bundle/
+        bundle.json          format, model config, input spec, labels, temperature, reports, sha256 of every file
+        model.onnx           FP32, input `x` (N, C, T, V, M) float32 -> `logits` (N, K) float32
+        model.fp16.onnx      (optional) FP16 graph with float32 input/output
+        model.int8.onnx      (optional) explicit Q/DQ INT8 graph with float32 input/output
+        model.pt             (optional) the sttr checkpoint, for the torch engine
+
+`bundle.json` keys (format `sttr.bundle/1`): `format`, `created`, `model` (`config`, `source`, `meta`), `input`
+(`InputSpec.to_dict()`), `output` (`name`, `num_classes`), `labels`, `temperature`, `files` (name -> `sha256`,
+`bytes`), `models` (precision -> file name), `checkpoint` (file name or null), `export` (exporter, opset, parity
+report), `calibration` (`int8`, `fp16`, `temperature` reports), `versions` (tool -> version).
+
+json + hashlib only: `realtime` reads bundles without torch or numpy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_JSON", "PRECISIONS", "BundleError", "BundleIntegrityError", "BundleMismatchError",
+           "InputSpec", "BundleInfo", "sha256_file", "file_entry", "write_bundle_json", "read_bundle",
+           "atomic_write_bytes", "default_file_mode"]
+
+log = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = "sttr.bundle/1"
+BUNDLE_JSON = "bundle.json"
+PRECISIONS = ("fp32", "fp16", "int8")
+_REQUIRED_KEYS = ("format", "input", "output", "labels", "files", "models")
+
+
+class BundleError(Exception):
+    """Base class of bundle errors."""
+
+
+class BundleIntegrityError(BundleError):
+    """A bundle file is missing, changed since it was written (sha256), or `bundle.json` is malformed."""
+
+
+class BundleMismatchError(BundleError, ValueError):
+    """The input a caller will feed does not match the bundle's input spec."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the model input must be: one window (N, C, T, V, M) float32, normalised as `preprocess` says.
+
+    Attributes:
+        C: Channels (3 for x, y, z joints; 6 for joints + bones).
+        T: Frames per window; None when the graph accepts any T.
+        V: Joints of the layout.
+        M: Person slots.
+        layout: Layout name (e.g. `ntu25`) or a layout dict for user layouts.
+        fps: Frame rate the model was trained at, or None when unknown.
+        preprocess: The checkpoint's `PreprocessSpec.to_dict()` (what was applied to the raw window).
+    """
+
+    C: int
+    T: int | None
+    V: int
+    M: int
+    layout: str | dict = "ntu25"
+    fps: float | None = None
+    preprocess: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the `input` entry of `bundle.json`)."""
+        return {"name": "x", "dtype": "float32", "shape": ["N", self.C, self.T if self.T else "T", self.V, self.M],
+                "C": self.C, "T": self.T, "V": self.V, "M": self.M, "layout": self.layout, "fps": self.fps,
+                "preprocess": dict(self.preprocess)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "InputSpec":
+        """Inverse of `to_dict` (extra keys `name`, `dtype`, `shape` ignored)."""
+        try:
+            return cls(C=int(d["C"]), T=None if d.get("T") is None else int(d["T"]), V=int(d["V"]), M=int(d["M"]),
+                       layout=d.get("layout", "ntu25"), fps=None if d.get("fps") is None else float(d["fps"]),
+                       preprocess=dict(d.get("preprocess") or {}))
+        except (KeyError, TypeError, ValueError) as err:
+            raise BundleIntegrityError(f"bundle input spec {dict(d)!r} is malformed: {err!r}; expected C, T, V, M "
+                                       f"integers") from err
+
+    def differences(self, other: "InputSpec") -> list[str]:
+        """Human-readable differences `field: bundle X, input Y` (T None or fps None on either side matches)."""
+        out = []
+        for name in ("C", "V", "M"):
+            if getattr(self, name) != getattr(other, name):
+                out.append(f"{name}: bundle expects {getattr(self, name)}, input has {getattr(other, name)}")
+        if self.T is not None and other.T is not None and self.T != other.T:
+            out.append(f"T: bundle expects {self.T} frames, input has {other.T}")
+        if _layout_key(self.layout) != _layout_key(other.layout):
+            out.append(f"layout: bundle expects {_layout_name(self.layout)!r}, "
+                       f"input has {_layout_name(other.layout)!r}")
+        if self.fps is not None and other.fps is not None and not math.isclose(self.fps, other.fps, rel_tol=1e-3):
+            out.append(f"fps: bundle expects {self.fps:g}, input has {other.fps:g}")
+        if self.preprocess and other.preprocess:
+            for key in sorted(set(self.preprocess) | set(other.preprocess)):
+                mine, theirs = self.preprocess.get(key), other.preprocess.get(key)
+                if _normalise(mine) != _normalise(theirs):
+                    out.append(f"preprocess.{key}: bundle expects {mine!r}, input has {theirs!r}")
+        return out
+
+
+def _normalise(value: Any) -> Any:
+    """Tuples and lists compare equal (JSON round trips turn one into the other)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=list))
+
+
+def _layout_key(layout: str | dict) -> str:
+    return layout if isinstance(layout, str) else json.dumps(layout, sort_keys=True)
+
+
+def _layout_name(layout: str | dict) -> str:
+    return layout if isinstance(layout, str) else str(layout.get("name", "<user layout>"))
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_entry(path: str | Path) -> dict[str, Any]:
+    """The `files` entry of one file: sha256 and size in bytes."""
+    return {"sha256": sha256_file(path), "bytes": Path(path).stat().st_size}
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write `data` to a temp file next to `path`, then `os.replace` it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def default_file_mode(directory: bool = False) -> int:
+    """The mode a new file (0o666) or folder (0o777) gets under the current umask (temp files get 0o600)."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bundle_json(bundle_dir: str | Path, data: Mapping[str, Any], *, rehash: bool = True) -> dict[str, Any]:
+    """Write `bundle.json` atomically; with `rehash`, `files` is recomputed from the files `models`/`checkpoint` name.
+
+    Args:
+        bundle_dir: The bundle folder (must exist and hold the files named).
+        data: The bundle dict; `format` is set to `BUNDLE_FORMAT`.
+        rehash: Recompute `files` (sha256 + bytes) for every file named in `models` and `checkpoint`.
+
+    Returns:
+        The dict written.
+    """
+    bundle_dir = Path(bundle_dir)
+    out = dict(data)
+    out["format"] = BUNDLE_FORMAT
+    if rehash:
+        names = sorted({*out.get("models", {}).values(), *([out["checkpoint"]] if out.get("checkpoint") else [])})
+        out["files"] = {name: file_entry(bundle_dir / name) for name in names}
+    text = json.dumps(out, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    atomic_write_bytes(bundle_dir / BUNDLE_JSON, text.encode("utf-8"))
+    return out
+
+
+@dataclass
+class BundleInfo:
+    """A verified bundle.
+
+    Attributes:
+        root: The bundle folder.
+        data: The parsed `bundle.json`.
+    """
+
+    root: Path
+    data: dict[str, Any]
+
+    @property
+    def input(self) -> InputSpec:
+        return InputSpec.from_dict(self.data["input"])
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.data["labels"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.data["output"]["num_classes"])
+
+    @property
+    def temperature(self) -> float:
+        return float(self.data.get("temperature") or 1.0)
+
+    @property
+    def precisions(self) -> list[str]:
+        """Precisions the bundle has a model file for."""
+        return [p for p in PRECISIONS if p in self.data["models"]]
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        name = self.data.get("checkpoint")
+        return self.root / name if name else None
+
+    def model_path(self, precision: str = "fp32") -> Path:
+        """The ONNX file of a precision; BundleMismatchError naming the available ones when absent."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        name = self.data["models"].get(precision)
+        if name is None:
+            hint = {"int8": "sttr calibrate BUNDLE --data SOURCE", "fp16": "sttr calibrate BUNDLE --fp16 (or "
+                    "sttr export --fp16)"}.get(precision, "sttr export")
+            raise BundleMismatchError(f"bundle {self.root} has no {precision} model (it has {self.precisions}); "
+                                      f"make one with `{hint}`")
+        return self.root / name
+
+    def file_sha256(self, name: str) -> str:
+        return str(self.data["files"][name]["sha256"])
+
+    def check_input(self, spec: InputSpec) -> None:
+        """Raise BundleMismatchError listing every field where `spec` differs from the bundle's input spec."""
+        diffs = self.input.differences(spec)
+        if diffs:
+            raise BundleMismatchError(f"input does not match bundle {self.root}: " + "; ".join(diffs))
+
+    def check_window_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise BundleMismatchError when an (N, C, T, V, M) array shape does not fit the bundle."""
+        spec = self.input
+        if len(shape) != 5:
+            raise BundleMismatchError(f"expected windows (N, C, T, V, M) for bundle {self.root}, got shape {shape}")
+        got = InputSpec(C=shape[1], T=shape[2], V=shape[3], M=shape[4], layout=spec.layout)
+        self.check_input(got)
+
+
+def read_bundle(bundle_dir: str | Path, *, verify: bool = True) -> BundleInfo:
+    """Read `bundle.json`; with `verify`, check the format and that every listed file exists with its sha256.
+
+    Raises:
+        FileNotFoundError: the folder or its `bundle.json` does not exist.
+        BundleIntegrityError: unknown format, missing keys, a missing file or a changed file (names the file and
+            both hashes).
+    """
+    root = Path(bundle_dir)
+    path = root / BUNDLE_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{root} is not a bundle: {path} does not exist (make one with `sttr export`)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleIntegrityError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+        got = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise BundleIntegrityError(f"{path}: format {got!r} is not {BUNDLE_FORMAT!r}")
+    missing = [k for k in _REQUIRED_KEYS if k not in data]
+    if missing:
+        raise BundleIntegrityError(f"{path}: missing key(s) {missing}")
+    info = BundleInfo(root, data)
+    if verify:
+        _verify_files(info)
+    return info
+
+
+def _verify_files(info: BundleInfo) -> None:
+    files = info.data["files"]
+    named = {*info.data["models"].values(), *([info.data["checkpoint"]] if info.data.get("checkpoint") else [])}
+    unlisted = sorted(n for n in named if n not in files)
+    if unlisted:
+        raise BundleIntegrityError(f"bundle {info.root}: {unlisted} named in bundle.json but without a sha256 entry")
+    for name, entry in files.items():
+        path = info.root / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BundleIntegrityError(f"bundle {info.root}: file name {name!r} must be relative to the bundle")
+        if not path.is_file():
+            raise BundleIntegrityError(f"bundle {info.root}: file {name} is missing (bundle.json lists it)")
+        digest = sha256_file(path)
+        if digest != entry.get("sha256"):
+            raise BundleIntegrityError(f"bundle {info.root}: file {name} changed since the bundle was written "
+                                       f"(sha256 {digest[:16]}..., bundle.json says "
+                                       f"{str(entry.get('sha256'))[:16]}...)")
+    log.debug("bundle %s verified (%d files)", info.root, len(files))

@@ -1,0 +1,58 @@
+"""`sttr attention CKPT --sample FILE.npy --out DIR [--gif]`: spatial-attention heatmaps of a sample.
+
+CKPT is an sttr checkpoint (`sttr convert` makes one from a reference ST-TR checkpoint). The sample is one
+window (C, T, V, M) float32 as stored in the generated datasets, or (N, C, T, V, M) with `--index`.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sttr attention", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path, help="sttr checkpoint (.pt)")
+    p.add_argument("--sample", type=Path, required=True, help=".npy window (C, T, V, M) or a batch (N, C, T, V, M)")
+    p.add_argument("--index", type=int, default=0, help="which window of a batch file (default 0)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the PNG/GIF files")
+    p.add_argument("--person", type=int, default=0, help="person slot to show (default 0)")
+    p.add_argument("--gif", action="store_true", help="also write an animated GIF over frames per layer")
+    p.add_argument("--size", type=int, default=640, help="image size in pixels (default 640)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ..checkpoint import load_checkpoint
+    from ..heatmap import render_attention
+
+    if not args.sample.is_file():
+        print(f"sttr attention: sample file {args.sample} does not exist", file=sys.stderr)
+        return 2
+    data = np.load(args.sample, mmap_mode="r")
+    if data.ndim == 5:
+        if not 0 <= args.index < data.shape[0]:
+            print(f"sttr attention: --index must be in [0, {data.shape[0]}), got {args.index}", file=sys.stderr)
+            return 2
+        data = data[args.index]
+    try:
+        model = load_checkpoint(args.checkpoint).build_model()
+        files = render_attention(model, np.ascontiguousarray(data, dtype=np.float32), args.out, person=args.person,
+                                 gif=args.gif, size_px=args.size)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"sttr attention: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(files)} files to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Load checkpoints of the reference ST-TR (Chiaraplizz/ST-TR) into `STTR`, strictly.
+
+Accepted: the authors' released `*.pt` and `epochN_model.pt` (plain state dicts) and `epochN.ckpt`
+(a dict whose `model_state_dict` carries DataParallel `module.` prefixes). The variant is inferred from the
+keys and shapes (spec Appendix A); what the keys cannot tell is taken from `overrides` or defaults to the
+reference yaml values (`REFERENCE_DEFAULTS`). Every reference key must be used and every parameter and
+buffer of ours must be set, or a ValueError names the offending keys. The reference's own key names live
+only in this file.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .config import STTRConfig
+from .spatial_attention import SpatialAttention
+from .sttr import STTR
+from .temporal_attention import TemporalAttention
+
+__all__ = ["load_reference_checkpoint", "infer_reference_config", "map_reference_state_dict", "REFERENCE_DEFAULTS"]
+log = logging.getLogger(__name__)
+
+# What the keys cannot tell, as in the reference NTU yaml (spec §1.9). `agcn_graph='constant'` reproduces the
+# graph the released -agcn models were trained with (spec §1.4).
+REFERENCE_DEFAULTS: dict[str, Any] = {
+    "num_heads": 8, "dropout": 0.5, "drop_connect": True, "input_norm": True, "attention_skip": True,  # skip_conn:
+    # the reference builds the TSA `down` whether or not skip_conn is on, so no key tells it
+    "window_blocks": (10, 30, 75), "agcn_graph": "constant", "more_channels_divisor": 4,
+}
+_BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _read(source: str | Path | Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """A plain state dict with `module.` prefixes stripped, from a path or a loaded object."""
+    obj: Any = source
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"reference checkpoint {path} does not exist")
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(obj, Mapping) and "model_state_dict" in obj:
+        obj = obj["model_state_dict"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError("expected a reference ST-TR state dict (name -> tensor) or an epochN.ckpt dict with "
+                         "'model_state_dict'")
+    return {re.sub(r"^(module\.)+", "", k): v for k, v in obj.items()}
+
+
+def _units(sd: Mapping[str, torch.Tensor]) -> int:
+    ids = {int(m.group(1)) for k in sd if (m := re.match(r"backbone\.(\d+)\.", k))}
+    return max(ids) + 1 if ids else 0
+
+
+def _first_layer(sd: Mapping[str, torch.Tensor], all_layers: bool) -> tuple[int, int]:
+    """(input channels C, first-stage width) from the stem (or the first unit of an all-layers model)."""
+    first = "backbone.0.gcn1" if all_layers else "gcn0"
+    for key in (f"{first}.conv_list.0.weight", f"{first}.conv_d.0.weight"):
+        if key in sd:
+            return int(sd[key].shape[1]), int(sd[key].shape[0])
+    key = f"{first}.attention_conv.qkv_conv.weight"
+    if key in sd:
+        return int(sd[key].shape[1]), int(sd[f"{first}.bn.weight"].numel())
+    raise ValueError(f"cannot find the first graph layer ({first}.conv_list / conv_d / attention_conv) "
+                     "in the state dict")
+
+
+def infer_reference_config(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> STTRConfig:
+    """The `STTRConfig` of a reference state dict (prefixes already stripped), plus overrides."""
+    sd = state_dict
+    has = lambda pat: any(re.search(pat, k) for k in sd)  # noqa: E731
+    if "fcn.weight" not in sd or "data_bn.weight" not in sd:
+        raise ValueError("not a reference ST-TR state dict: 'fcn.weight' or 'data_bn.weight' is missing")
+    all_layers = not has(r"^gcn0\.")
+    n_units = _units(sd)
+    if n_units != (10 if all_layers else 9):
+        raise ValueError(f"expected {10 if all_layers else 9} backbone units, found {n_units}")
+    spatial, temporal = has(r"\.gcn1\.attention_conv\."), has(r"\.tcn1\.qkv_conv\.")
+    agcn = has(r"(^gcn0|\.gcn1)\.PA$")
+    c, w1 = _first_layer(sd, all_layers)
+    double = w1 == 128
+    base = 64 if w1 in (64, 128) else w1
+    square = next((v for k, v in sd.items() if re.search(r"(\.mask|\.PA)$", k) and v.dim() == 3), None)
+    v_joints = int(square.shape[-1]) if square is not None else int(overrides.get("num_joints", 25))
+    m_persons = sd["data_bn.weight"].numel() // (v_joints * c)
+    cfg: dict[str, Any] = dict(REFERENCE_DEFAULTS)
+    cfg.update(num_classes=sd["fcn.weight"].shape[0], in_channels=c, num_joints=v_joints, num_persons=m_persons,
+               layout={25: "ntu25", 18: "openpose18"}.get(v_joints, "ntu25"),
+               attention={(False, False): "none", (True, False): "spatial", (False, True): "temporal",
+                          (True, True): "both"}[(spatial, temporal)],
+               attention_in_all_layers=all_layers, graph_conv="agcn" if agcn else "gcn", base_channels=base,
+               double_channel=double, relative=has(r"key_rel"),
+               # without a partition GCN the mask flag is untellable: keep the yaml's True
+               mask_learning=has(r"\.mask$") or not has(r"\.conv_list\.0\.weight$"))
+    down3 = sd.get("backbone.3.down1.conv.weight")
+    cfg["concat_original"] = down3 is not None and down3.shape[1] == w1 + c
+    tk = next((v.shape[2] for k, v in sd.items() if re.match(r"backbone\.\d+\.tcn1\.conv\.weight$", k)), 9)
+    cfg["temporal_kernel_size"] = int(tk)
+    _infer_attention(sd, cfg, all_layers)
+    unknown = set(overrides) - set(STTRConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown override(s) {sorted(unknown)}; expected STTRConfig fields")
+    if not agcn:
+        cfg["agcn_graph"] = "skeleton"  # irrelevant without adaptive GCNs; keep the intended default
+    cfg.update(overrides)
+    return STTRConfig.from_dict(cfg)
+
+
+def _factor(dim: int, width: int) -> float:
+    """A fraction f with int(width * f) == dim despite float rounding."""
+    f = dim / width
+    return f if int(width * f) == dim else (dim + 1e-6) / width
+
+
+def _infer_attention(sd: Mapping[str, torch.Tensor], cfg: dict[str, Any], all_layers: bool) -> None:
+    """Key/value factors, only-attention flags, more_channels, data normalisation, skip and relative length."""
+    heads = cfg["num_heads"]
+    for kind, prefix in (("spatial", "gcn1.attention_conv"), ("temporal", "tcn1")):
+        pattern = rf"backbone\.(\d+)\.{prefix}\.qkv_conv\.weight$"
+        unit = next((int(m.group(1)) for k in sd if (m := re.match(pattern, k))), None)
+        if unit is None:
+            continue
+        qkv, proj = sd[f"backbone.{unit}.{prefix}.qkv_conv.weight"], sd[f"backbone.{unit}.{prefix}.attn_out.weight"]
+        cout = sd[f"backbone.{unit}.{'gcn1' if kind == 'spatial' else 'tcn1'}.bn.weight"].numel()
+        value_dim = proj.shape[0]
+        more = proj.shape[1] != value_dim
+        divisor = heads * value_dim // proj.shape[1] if more else cfg["more_channels_divisor"]
+        key_ch = (qkv.shape[0] - proj.shape[1]) // 2
+        key_dim = key_ch * divisor // heads if more else key_ch
+        cfg["more_channels"], cfg["more_channels_divisor"] = more, divisor
+        cfg["key_factor"] = _factor(key_dim, cout)
+        only = value_dim == cout
+        if not only:
+            cfg["value_factor"] = _factor(value_dim, cout)
+        cfg["spatial_only_attention" if kind == "spatial" else "temporal_only_attention"] = only
+    if cfg["attention"] in ("temporal", "both"):
+        cfg["attention_input_norm"] = any(re.search(r"\.tcn1\.data_bn\.", k) for k in sd)
+        rel = sorted((int(m.group(1)), v.shape[0]) for k, v in sd.items()
+                     if (m := re.match(r"backbone\.(\d+)\.tcn1\.key_rel$", k)))
+        stage_of = lambda i: 0 if i < (4 if all_layers else 3) else (1 if i < (7 if all_layers else 6) else 2)  # noqa
+        windowed = [(i, n) for i, n in rel if all_layers and stage_of(i) == 0]
+        plain = [(i, n) for i, n in rel if not (all_layers and stage_of(i) == 0)]
+        if plain:
+            i, n = plain[0]
+            cfg["relative_frames"] = (n + 1) // 2 * 2 ** stage_of(i)
+        if windowed:
+            blocks = list(cfg["window_blocks"])
+            blocks[1 if cfg["double_channel"] else 0] = (windowed[0][1] + 1) // 2
+            cfg["window_blocks"] = tuple(blocks)
+    elif cfg["attention"] == "spatial":
+        bn = [v for k, v in sd.items() if re.search(r"\.gcn1\.data_bn\.num_batches_tracked$", k)]
+        means = [v for k, v in sd.items() if re.search(r"\.gcn1\.data_bn\.running_mean$", k)]
+        untouched = bn and all(int(b) == 0 for b in bn) and all(bool((m == 0).all()) for m in means)
+        cfg["attention_input_norm"] = not untouched  # a BN never updated in training was never used
+
+
+def _bn(src: str, dst: str) -> list[tuple[str, str]]:
+    return [(f"{src}.{p}", f"{dst}.{p}") for p in _BN]
+
+
+def _rename(ref: str, model: STTR) -> tuple[str, int | None]:
+    """Our key for a reference key, and the partition index for keys fused over the K graph subsets."""
+    rules: list[tuple[str, str]] = [
+        (r"^data_bn\.", "input_norm."), (r"^gcn0\.", "stem_gcn."), (r"^tcn0\.", "stem_tcn."),
+        (r"^backbone\.(\d+)\.gcn1\.", r"blocks.\1.gcn."), (r"^backbone\.(\d+)\.tcn1\.", r"blocks.\1.tcn."),
+        (r"^backbone\.(\d+)\.down1\.", r"blocks.\1.residual."), (r"^fcn\.", "head."),
+    ]
+    key = ref
+    for pat, rep in rules:
+        if re.match(pat, key):
+            key = re.sub(pat, rep, key)
+            break
+    else:
+        raise ValueError(f"reference key {ref!r} has no counterpart in STTR")
+    part = None
+    subs = [
+        (r"\.attention_conv\.qkv_conv\.", ".qkv."), (r"\.attention_conv\.attn_out\.", ".proj."),
+        (r"\.attention_conv\.(key_rel\w*)$", r".\1"), (r"\.qkv_conv\.", ".qkv."), (r"\.attn_out\.", ".proj."),
+        (r"\.tcn_conv\.", ".tcn."), (r"\.down\.0\.", ".down.0."), (r"\.down\.1\.", ".down.1."),
+    ]
+    for pat, rep in subs:
+        key = re.sub(pat, rep, key)
+    m = re.search(r"\.(conv_list|g_convolutions|conv_d|conv_a|conv_b)\.(\d)\.(weight|bias)$", key)
+    if m:
+        kind, part = m.group(1), int(m.group(2))
+        head = key[:m.start()]
+        target = {"conv_list": "", "g_convolutions": ".gcn", "conv_d": "", "conv_a": ".embed_a", "conv_b": ".embed_b"}
+        key = f"{head}{target[kind]}.{m.group(3)}"
+    return _bn_name(key, model), part
+
+
+def _bn_name(key: str, model: STTR) -> str:
+    """Reference batch-norms are `bn` / `data_bn`; ours are `norm` / `out_norm` (attention blocks)."""
+    m = re.search(r"\.(bn|data_bn)\.(\w+)$", key)
+    if not m:
+        return key
+    parent = key[:m.start()]
+    module = model.get_submodule(parent) if parent else model
+    if m.group(1) == "data_bn":
+        name = "norm"
+    else:
+        name = "out_norm" if isinstance(module, (SpatialAttention, TemporalAttention)) else "norm"
+    return f"{parent}.{name}.{m.group(2)}"
+
+
+def _ignored(ref: str, cfg: STTRConfig) -> str | None:
+    """Why a reference key is deliberately unused (None: it must be mapped)."""
+    if ref.startswith("person_bn."):
+        return "person_bn is built but never used by the reference"
+    if ref.startswith("data_bn.") and not cfg.input_norm:
+        return "use_data_bn is off"
+    if re.search(r"\.gcn1\.data_bn\.", ref) and not cfg.attention_input_norm:
+        return "SSA data_bn exists in the reference even when data_normalization is off"
+    if re.search(r"\.tcn1\.down\.", ref) and not cfg.attention_skip:
+        return "TSA down residual is unused when skip_conn is off"
+    return None
+
+
+def map_reference_state_dict(ref: Mapping[str, torch.Tensor], model: STTR) -> dict[str, torch.Tensor]:
+    """Our state dict from a reference one (prefixes stripped); strict: unknown and missing keys are named."""
+    ours = model.state_dict()
+    parts: dict[str, dict[int, torch.Tensor]] = {}
+    out: dict[str, torch.Tensor] = {}
+    unused = []
+    for name, value in ref.items():
+        if _ignored(name, model.config):
+            continue
+        try:
+            key, part = _rename(name, model)
+        except (ValueError, AttributeError):
+            unused.append(name)
+            continue
+        if key not in ours:
+            unused.append(name)
+            continue
+        if re.search(r"\.tcn\.qkv\.weight$", key):
+            value = value.permute(0, 1, 3, 2)  # reference (O, C, 1, taps) over (NM*V, C, 1, T) -> (O, C, taps, 1)
+        if key == "head.weight":
+            value = value.squeeze(-1)
+        if part is None:
+            out[key] = value
+        else:
+            parts.setdefault(key, {})[part] = value
+    for key, pieces in parts.items():
+        stacked = [pieces[i] for i in sorted(pieces)]
+        if re.search(r"\.embed_[ab]\.(weight|bias)$", key):
+            out[key] = torch.cat(stacked, 0)
+        else:
+            out[key] = torch.stack([p.reshape(p.shape[0], -1) if p.dim() > 1 else p for p in stacked])
+    if unused:
+        raise ValueError(f"reference key(s) not used by the inferred {model.config.attention!r} model: "
+                         f"{sorted(unused)}")
+    missing = sorted(set(ours) - set(out))
+    if missing:
+        raise ValueError(f"STTR parameter(s)/buffer(s) not set by the reference checkpoint: {missing}")
+    for key, value in out.items():
+        if tuple(value.shape) != tuple(ours[key].shape):
+            raise ValueError(f"shape mismatch for {key}: reference gives {tuple(value.shape)}, "
+                             f"expected {tuple(ours[key].shape)}")
+    return out
+
+
+def load_reference_checkpoint(path_or_state_dict: str | Path | Mapping[str, Any], **overrides: Any) -> STTR:
+    """An `STTR` in eval mode holding the weights of a reference ST-TR checkpoint.
+
+    Args:
+        path_or_state_dict: A released `*.pt` / `epochN_model.pt` (state dict) or `epochN.ckpt`, as a path or
+            already loaded.
+        **overrides: `STTRConfig` fields the keys cannot tell (defaults: `REFERENCE_DEFAULTS`, e.g.
+            `num_heads=8`, `agcn_graph='constant'`), or a `layout` for graphs other than NTU-25 / OpenPose-18.
+
+    Raises:
+        ValueError: naming reference keys that map to nothing, or parameters left unset, or shape mismatches.
+    """
+    sd = _read(path_or_state_dict)
+    config = infer_reference_config(sd, **overrides)
+    model = STTR(config)
+    model.load_state_dict(map_reference_state_dict(sd, model), strict=True)
+    log.info("loaded reference checkpoint as %s", config)
+    return model.eval()

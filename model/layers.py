@@ -1,0 +1,176 @@
+"""Plain building blocks of ST-TR: temporal conv, partition GCN, adaptive GCN, data batch-norms, attention core.
+
+Shapes inside the network are (N*M, C, T, V) float32 (spec §1); each block documents its own.
+The three partitions of a GCN are fused into one matmul + one 1x1 conv (same math as the
+reference's three convs, spec §1.4); the attention core uses `F.scaled_dot_product_attention`
+on CUDA when no attention weights are needed and no drop-connect applies (exactly softmax(q kᵀ s + bias) v;
+on CPU the plain matmul/softmax path measured faster for these short sequences and small heads).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["TemporalConv", "GraphConv", "AdaptiveGraphConv", "JointChannelNorm", "attend", "init_conv_fan_out"]
+
+
+def init_conv_fan_out(weight: torch.Tensor) -> None:
+    """He init as the reference's `conv_init`: N(0, sqrt(2 / (Cout * kh * kw))); weight (Cout, ...)."""
+    fan = weight.shape[0] * int(np.prod(weight.shape[2:])) if weight.dim() > 2 else weight.shape[0]
+    with torch.no_grad():
+        weight.normal_(0.0, math.sqrt(2.0 / fan))
+
+
+class TemporalConv(nn.Module):
+    """Dropout -> Conv (k x 1, stride s on T) -> BatchNorm -> ReLU (the reference `Unit2D`, spec §1.4).
+
+    Dropout is out-of-place (the reference's in-place dropout breaks autograd, spec §9.2).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 9, stride: int = 1,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.conv = nn.Conv2d(in_channels, out_channels, (kernel_size, 1), (stride, 1), ((kernel_size - 1) // 2, 0))
+        self.norm = nn.BatchNorm2d(out_channels)
+        init_conv_fan_out(self.conv.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.norm(self.conv(self.dropout(x)))  # (NM, Cout, ceil(T/s), V)
+        return F.relu_(y) if not y.requires_grad else F.relu(y)
+
+
+def aggregate(x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+    """x (N, C, T, V), adjacency (K, V, W) -> (N, K*C, T, W): out[n, k*C+c, t, w] = sum_v x[..., v] A[k, v, w]."""
+    n, c, t, v = x.shape
+    k, _, w = adjacency.shape
+    y = x.reshape(n * c * t, v) @ adjacency.permute(1, 0, 2).reshape(v, k * w)  # (N*C*T, K*W)
+    return y.view(n, c, t, k, w).permute(0, 3, 1, 2, 4).reshape(n, k * c, t, w)
+
+
+class GraphConv(nn.Module):
+    """Spatial-partition graph convolution (`unit_gcn`, spec §1.4): sum_k W_k (x Â_k) + b_k -> BN -> ReLU.
+
+    `weight` (K, Cout, Cin) and `bias` (K, Cout) hold the K per-partition 1x1 convs; `mask` (K, V, V)
+    (when `mask_learning`) multiplies the fixed adjacency. With `activate=False` BN and ReLU are skipped
+    (the GCN branch of augmented SSA).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, adjacency: np.ndarray, mask_learning: bool = True,
+                 activate: bool = True) -> None:
+        super().__init__()
+        k, v, _ = adjacency.shape
+        self.register_buffer("adjacency", torch.as_tensor(adjacency, dtype=torch.float32), persistent=False)
+        self.mask = nn.Parameter(torch.ones(k, v, v)) if mask_learning else None
+        self.weight = nn.Parameter(torch.empty(k, out_channels, in_channels))
+        self.bias = nn.Parameter(torch.empty(k, out_channels))
+        bound = 1.0 / math.sqrt(in_channels)
+        for i in range(k):
+            init_conv_fan_out(self.weight[i])
+        nn.init.uniform_(self.bias, -bound, bound)
+        self.norm = nn.BatchNorm2d(out_channels) if activate else None
+        self.aggregate_first = in_channels <= out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.adjacency if self.mask is None else self.adjacency * self.mask  # (K, V, V)
+        k, cout, cin = self.weight.shape
+        n, _, t, v = x.shape
+        if self.aggregate_first:  # aggregate first: K*Cin channels go through one conv
+            w = self.weight.permute(1, 0, 2).reshape(cout, k * cin, 1, 1)
+            y = F.conv2d(aggregate(x, a), w, self.bias.sum(0))  # (NM, Cout, T, V)
+        else:  # convolve first (fewer channels to aggregate), bias added after the aggregation
+            z = F.conv2d(x, self.weight.reshape(k * cout, cin, 1, 1))  # (NM, K*Cout, T, V)
+            y = torch.einsum("nkctv,kvw->nctw", z.view(n, k, cout, t, v), a) + self.bias.sum(0).view(1, -1, 1, 1)
+        if self.norm is None:
+            return y
+        return F.relu(self.norm(y))
+
+
+class AdaptiveGraphConv(nn.Module):
+    """2s-AGCN adaptive graph convolution (`unit_agcn`, spec §1.4).
+
+    For each subset i: S_i = softmax over dim -2 of (a_i b_i / (inter*T)), G_i = S_i + A_fixed_i + PA_i,
+    z_i = conv_d_i(x G_i); y = ReLU(BN(sum_i z_i) + down(x)). `graph` is the fixed part: the skeleton
+    adjacency (intended) or the constant 1e-6 (what the reference actually ran, spec §9.1).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, graph: np.ndarray, coff_embedding: int = 4) -> None:
+        super().__init__()
+        k, v, _ = graph.shape
+        inter = out_channels // coff_embedding
+        self.inter = inter
+        self.register_buffer("graph", torch.as_tensor(graph, dtype=torch.float32), persistent=False)
+        self.PA = nn.Parameter(torch.full((k, v, v), 1e-6))
+        self.embed_a = nn.Conv2d(in_channels, k * inter, 1)  # the K conv_a stacked
+        self.embed_b = nn.Conv2d(in_channels, k * inter, 1)  # the K conv_b stacked
+        self.weight = nn.Parameter(torch.empty(k, out_channels, in_channels))  # the K conv_d
+        self.bias = nn.Parameter(torch.zeros(k, out_channels))
+        for conv in (self.embed_a, self.embed_b):
+            for i in range(k):
+                nn.init.kaiming_normal_(conv.weight[i * inter:(i + 1) * inter], mode="fan_out")
+            nn.init.zeros_(conv.bias)
+        nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / (out_channels * in_channels * k)))
+        self.norm = nn.BatchNorm2d(out_channels)
+        nn.init.constant_(self.norm.weight, 1e-6)
+        self.down = None
+        if in_channels != out_channels:
+            self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
+            nn.init.kaiming_normal_(self.down[0].weight, mode="fan_out")
+            nn.init.zeros_(self.down[0].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v = x.shape
+        k, cout, _ = self.weight.shape
+        a = self.embed_a(x).view(n, k, self.inter, t, v)
+        b = self.embed_b(x).view(n, k, self.inter, t, v)
+        s = torch.einsum("nkctv,nkctw->nkvw", a, b) / (self.inter * t)  # (N, K, V, V)
+        g = torch.softmax(s, dim=-2) + (self.graph + self.PA)  # columns of S sum to 1
+        xg = torch.einsum("nctv,nkvw->nkctw", x, g).reshape(n, k * c, t, v)  # (N, K*C, T, V)
+        y = F.conv2d(xg, self.weight.permute(1, 0, 2).reshape(cout, k * c, 1, 1), self.bias.sum(0))
+        y = self.norm(y) + (x if self.down is None else self.down(x))
+        return F.relu(y)
+
+
+class JointChannelNorm(nn.BatchNorm1d):
+    """BatchNorm1d over the (C*V, T) view of an (NM, C, T, V) tensor, channel index c*V + v (spec §1.5 step 1).
+
+    In eval mode it is a per-(c, v) affine map applied in place of layout (no permute copies).
+    """
+
+    def __init__(self, channels: int, num_joints: int) -> None:
+        super().__init__(channels * num_joints)
+        self.channels, self.num_joints = channels, num_joints
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        n, c, t, v = x.shape
+        if self.training or not self.track_running_stats:
+            y = super().forward(x.transpose(2, 3).reshape(n, c * v, t))
+            return y.view(n, c, v, t).transpose(2, 3)
+        scale = self.weight * torch.rsqrt(self.running_var + self.eps)
+        shift = self.bias - self.running_mean * scale
+        return x * scale.view(1, c, 1, v) + shift.view(1, c, 1, v)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, bias: torch.Tensor | None = None,
+           drop_connect: bool = False, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """softmax(q kᵀ · scale + bias) v over the last-but-one axis of k/v; (..., L, D) tensors.
+
+    `drop_connect` (training only) zeroes whole key columns with p = 0.5 per (sequence, head, key) and
+    renormalises the rows by (row sum + 1e-8), as the reference does (spec §1.5 step 6).
+    Returns (out (..., L, Dv), weights (..., L, S) or None).
+    """
+    if not drop_connect and not need_weights and q.is_cuda:  # fused kernels pay off on GPU; on CPU the
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale), None  # plain path is faster
+    logits = (q * scale) @ k.transpose(-1, -2)  # (..., L, S)
+    if bias is not None:
+        logits = logits + bias
+    weights = torch.softmax(logits, dim=-1)
+    if drop_connect:
+        keep = torch.bernoulli(torch.full_like(weights[..., :1, :], 0.5))  # (..., 1, S): one draw per key
+        weights = weights * keep
+        weights = weights / (weights.sum(-1, keepdim=True) + 1e-8)
+    return weights @ v, weights

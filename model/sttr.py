@@ -1,0 +1,258 @@
+"""The ST-TR network family (spec §1): `STTR(config)` maps a window (N, C, T, V, M) to logits (N, num_classes).
+
+Persons are folded into the batch at the top of `forward` ((N, C, T, V, M) -> (N*M, C, T, V), row n*M + m),
+every block works on (N*M, C, T, V), and the head averages over joints, frames and persons.
+
+In eval mode without autograd (`torch.no_grad()` / `torch.inference_mode()`), an all-zero person slot (the
+usual absent second person) is not computed: its pooled feature
+does not depend on the input, so it is computed once per (T, dtype, device) and cached; the cache is dropped
+when any parameter or buffer changes, on `train()`/`eval()` and on `.to()`. The skip is off while training,
+tracing, exporting to ONNX or compiling, so exported graphs are the plain network.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import STTRConfig
+from .graph import spatial_adjacency
+from .layers import AdaptiveGraphConv, GraphConv, TemporalConv, init_conv_fan_out
+from .skeleton import get_layout
+from .spatial_attention import SpatialAttention
+from .temporal_attention import TemporalAttention, qkv_taps
+
+__all__ = ["STTR", "STTRBlock"]
+log = logging.getLogger(__name__)
+
+
+def _tracing() -> bool:
+    """True while tracing, exporting or compiling: skip data-dependent checks and shortcuts."""
+    compiling = getattr(torch.compiler, "is_compiling", lambda: False)() or \
+        getattr(torch.compiler, "is_exporting", lambda: False)()
+    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export() or compiling)
+
+
+class STTRBlock(nn.Module):
+    """One spatio-temporal unit (`TCN_GCN_unit`, spec §1.3): tcn(gcn(x)) + residual(x), no activation after."""
+
+    def __init__(self, gcn: nn.Module, tcn: nn.Module, residual: nn.Module | None) -> None:
+        super().__init__()
+        self.gcn, self.tcn, self.residual = gcn, tcn, residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tcn(self.gcn(x)) + (x if self.residual is None else self.residual(x))
+
+
+class STTR(nn.Module):
+    """Spatial-temporal transformer network for skeleton action recognition (one stream).
+
+    Args:
+        config: The architecture; see `STTRConfig` and `PRESETS`.
+    """
+
+    def __init__(self, config: STTRConfig) -> None:
+        super().__init__()
+        self.config = cfg = config
+        self.layout = get_layout(cfg.layout)
+        adjacency = spatial_adjacency(self.layout)
+        fixed = adjacency if cfg.agcn_graph == "skeleton" else np.full_like(adjacency, 1e-6)
+        c, v, m = cfg.in_channels, cfg.num_joints, cfg.num_persons
+        self.input_norm = nn.BatchNorm1d(m * v * c) if cfg.input_norm else None
+
+        def graph_conv(cin: int, cout: int) -> nn.Module:
+            if cfg.graph_conv == "agcn":
+                return AdaptiveGraphConv(cin, cout, fixed)
+            return GraphConv(cin, cout, adjacency, mask_learning=cfg.mask_learning)
+
+        w1 = cfg.stage_widths()[0]
+        self.stem_gcn = self.stem_tcn = None
+        if not cfg.attention_in_all_layers:
+            self.stem_gcn = graph_conv(c, w1)
+            self.stem_tcn = TemporalConv(w1, w1, 9)  # the reference hard-wires 9 taps and no dropout here
+        self.blocks = nn.ModuleList()
+        for (cin, cout, stride, stage), rel in zip(cfg.units(), self._relative_lengths()):
+            attention_unit = cfg.attention_in_all_layers or stage >= 1
+            if attention_unit and cfg.spatial:
+                gcn: nn.Module = SpatialAttention(
+                    cin, cout, adjacency, cfg.num_heads, cfg.key_factor, cfg.value_factor, cfg.spatial_only_attention,
+                    cfg.attention_input_norm, cfg.attention_skip, cfg.drop_connect, cfg.relative, cfg.more_channels,
+                    cfg.more_channels_divisor)
+            else:
+                gcn = graph_conv(cin, cout)
+            if attention_unit and cfg.temporal:
+                tcn: nn.Module = TemporalAttention(
+                    cout, cout, stride, v, cfg.num_heads, cfg.key_factor, cfg.value_factor,
+                    cfg.temporal_only_attention, cfg.attention_input_norm, cfg.attention_skip, cfg.drop_connect,
+                    rel, self._window(stage), cfg.more_channels, cfg.more_channels_divisor, 9, cfg.dropout)
+            else:
+                tcn = TemporalConv(cout, cout, cfg.temporal_kernel_size, stride, cfg.dropout)
+            residual = None if (cin == cout and stride == 1) else TemporalConv(cin, cout, 1, stride)
+            self.blocks.append(STTRBlock(gcn, tcn, residual))
+        self.out_channels = cfg.units()[-1][1]
+        self.head = nn.Linear(self.out_channels, cfg.num_classes)
+        init_conv_fan_out(self.head.weight)
+        self._empty_cache: dict[tuple, torch.Tensor] = {}
+        self._cache_stamp: tuple | None = None
+        self._length_ok: set[int] = set()
+
+    # ------------------------------------------------------------------ structure helpers
+    def _window(self, stage: int) -> int | None:
+        """Windowed-TSA block length: first-stage units of `attention_in_all_layers` only (spec §1.6).
+
+        The reference picks dim_block1/2/3 by the unit width 64/128/256, so double-width models use dim_block2.
+        """
+        cfg = self.config
+        if not cfg.attention_in_all_layers or stage != 0:
+            return None
+        return cfg.window_blocks[min(2, stage + (1 if cfg.double_channel else 0))]
+
+    def _relative_lengths(self) -> list[int | None]:
+        """Per unit, the attended length relative TSA tables are built for (from `relative_frames`)."""
+        cfg = self.config
+        out: list[int | None] = []
+        t = cfg.relative_frames
+        for i, (_, _, stride, stage) in enumerate(cfg.units()):
+            taps = qkv_taps(stride, cfg.num_joints, cfg.more_channels, self._window(stage) is not None)
+            out.append((t - taps) // stride + 1 if cfg.relative and cfg.temporal else None)
+            t = (t - 1) // stride + 1
+        return out
+
+    def check_length(self, t: int) -> None:
+        """Raise ValueError when the network cannot run on windows of t frames."""
+        t0 = t
+        if t < 1:
+            raise ValueError(f"expected at least one frame, got T={t}")
+        for i, block in enumerate(self.blocks):
+            tsa = block.tcn
+            if isinstance(tsa, TemporalAttention):
+                stride, seen = tsa.stride, tsa.attended_length(t)
+                where = f"STTR unit {i} (temporal attention, stride {stride}, V={self.config.num_joints})"
+                if seen < 1 or seen != (t - 1) // stride + 1:
+                    raise ValueError(
+                        f"{where}: T={t} frames at its input give {seen} attended frames but the residual gives "
+                        f"{(t - 1) // stride + 1}; with an odd number of joints T-TR needs T divisible by 4 "
+                        f"(got a window of T={t0})")
+                if tsa.window is not None and seen % tsa.window:
+                    raise ValueError(f"{where}: windowed attention needs the length at this unit ({seen}) to be a "
+                                     f"multiple of the block length {tsa.window}")
+                length = tsa.window if tsa.window is not None else seen
+                if tsa.relative_length is not None and length != tsa.relative_length:
+                    raise ValueError(f"{where}: relative positions were built for {tsa.relative_length} attended "
+                                     f"frames (relative_frames={self.config.relative_frames}), got {length}; "
+                                     f"use windows of T={self.config.relative_frames}")
+            t = (t - 1) // (block.residual.conv.stride[0] if block.residual is not None else 1) + 1
+
+    # ------------------------------------------------------------------ forward
+    def _validate(self, x: torch.Tensor) -> None:
+        cfg = self.config
+        if not isinstance(x, torch.Tensor) or x.dim() != 5:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"STTR expects a window (N, C, T, V, M) = (N, {cfg.in_channels}, T, {cfg.num_joints}, "
+                             f"{cfg.num_persons}), got {shape}")
+        _, c, t, v, m = x.shape
+        if c != cfg.in_channels or v != cfg.num_joints or m != cfg.num_persons:
+            raise ValueError(
+                f"STTR expects (N, C={cfg.in_channels}, T, V={cfg.num_joints} joints of layout {self.layout.name!r}, "
+                f"M={cfg.num_persons}), got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"STTR expects a floating-point window (float32), got {x.dtype}")
+        if _tracing():
+            return
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("STTR input contains NaN or inf values; expected finite joint coordinates")
+        self._check_length_cached(int(t))
+
+    def _check_length_cached(self, t: int) -> None:
+        if t not in self._length_ok:
+            self.check_length(t)
+            self._length_ok.add(t)
+
+    def _fold(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(N, C, T, V, M) -> data-normalised (N*M, C, T, V) and, with concat_original, the raw copy."""
+        n, c, t, v, m = x.shape
+        raw = x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v) if self.config.concat_original else None
+        if self.input_norm is None:
+            return (raw if raw is not None else x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v)), raw
+        y = x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t)  # channel (m*V + v)*C + c (spec §1.1)
+        y = self.input_norm(y).view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+        return y, raw
+
+    def _trunk(self, x: torch.Tensor, raw: torch.Tensor | None) -> torch.Tensor:
+        """(P, C, T, V) person sequences -> pooled features (P, C_last)."""
+        if self.stem_gcn is not None:
+            x = self.stem_tcn(self.stem_gcn(x))
+        for i, block in enumerate(self.blocks):
+            if i == 3 and raw is not None:
+                x = torch.cat([x, raw], dim=1)  # raw coordinates join the 4th unit's input (spec §1.2)
+            x = block(x)
+        return x.mean(dim=(2, 3))  # (P, C_last)
+
+    def _person_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, T, V, M) -> (N, M, C_last) pooled per person, skipping all-zero persons in eval mode."""
+        n, _, t, _, m = x.shape
+        folded, raw = self._fold(x)
+        plain = self.training or m == 1 or torch.is_grad_enabled() or _tracing()
+        if plain or any(getattr(mod, "keep_weights", False) for mod in self.modules()):
+            return self._trunk(folded, raw).view(n, m, -1)
+        present = x.abs().amax(dim=(1, 2, 3)).ne(0).reshape(-1)  # (N*M,)
+        if bool(present.all()):
+            return self._trunk(folded, raw).view(n, m, -1)
+        empty = self._empty_features(t, x.dtype, x.device)  # (M, C_last)
+        out = empty.unsqueeze(0).expand(n, m, -1).reshape(n * m, -1).clone()
+        idx = present.nonzero().squeeze(1)
+        if idx.numel():
+            out[idx] = self._trunk(folded[idx], raw[idx] if raw is not None else None)
+        return out.view(n, m, -1)
+
+    def _state_stamp(self) -> tuple:
+        return tuple((p.data_ptr(), p._version) for p in list(self.parameters()) + list(self.buffers()))
+
+    def _empty_features(self, t: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Pooled features (M, C_last) of all-zero persons per slot, cached until any parameter/buffer changes."""
+        stamp = self._state_stamp()
+        if stamp != self._cache_stamp:
+            self._empty_cache.clear()
+            self._cache_stamp = stamp
+        key = (t, dtype, str(device))
+        if key not in self._empty_cache:
+            c, v, m = self.config.in_channels, self.config.num_joints, self.config.num_persons
+            zeros = torch.zeros(1, c, t, v, m, dtype=dtype, device=device)
+            folded, raw = self._fold(zeros)
+            self._empty_cache[key] = self._trunk(folded, raw).detach()
+        return self._empty_cache[key]
+
+    def train(self, mode: bool = True) -> "STTR":
+        self._empty_cache.clear()
+        return super().train(mode)
+
+    def _apply(self, fn, *args, **kwargs):  # .to(), .cuda(), .double(): drop cached features
+        self._empty_cache.clear()
+        return super()._apply(fn, *args, **kwargs)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features (N, C_last): mean over joints, frames and persons (the classifier's input)."""
+        self._validate(x)
+        return self._person_features(x).mean(dim=1)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        """Logits (N, num_classes) for windows x (N, C, T, V, M) float32 (raw scores, no softmax).
+
+        With `return_attention=True` returns (logits, weights): weights is a list, one per spatial-attention
+        unit, of (N, M, T, H, V, V) tensors (query joint i, key joint j; rows sum to 1).
+        """
+        self._validate(x)
+        if not return_attention:
+            return self.head(self._person_features(x).mean(dim=1))
+        units = [b.gcn for b in self.blocks if isinstance(b.gcn, SpatialAttention)]
+        for unit in units:
+            unit.keep_weights = True
+        try:
+            logits = self.head(self._person_features(x).mean(dim=1))
+        finally:
+            for unit in units:
+                unit.keep_weights = False
+        n, m = x.shape[0], x.shape[4]
+        return logits, [u.last_weights.view(n, m, *u.last_weights.shape[1:]) for u in units]
