@@ -1,0 +1,202 @@
+"""Engines side by side: batch-1 latency (p50/p99), batch throughput and top-1 agreement on real windows.
+
+    python benchmarks/engines.py --data ../shared/data/ntu60 [--bundle DIR | --checkpoint CKPT | --preset s-tr]
+        [--window 64] [--batch 8] [--rounds 40] [--threads N] [--out engines.json]
+
+The eager network skips an empty second person slot exactly (its features are a cached constant) while the
+exported graphs always compute both slots, so batch-1 latency is reported for a one-person and a two-person window.
+Every backend and precision available here (ONNX Runtime fp32/fp16/int8, torch, TensorRT on a GPU) is timed in
+interleaved rounds together with eager PyTorch FP32 (the baseline, `model(x)` under `no_grad`), so a machine shared
+with other work slows all of them alike; the table quotes ratios to the baseline. Agreement is the fraction of real
+windows whose top-1 class equals eager PyTorch's. Without `--bundle` a bundle is made in a temporary folder from
+`--checkpoint`, or from `--preset` (untrained weights, batch-norm statistics set on the real windows), exported and
+calibrated (INT8 + FP16) on the real windows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("benchmarks.engines")
+
+
+def _preset_checkpoint(name: str, windows: np.ndarray, path: Path, num_classes: int, window: int) -> Path:
+    import torch
+
+    from sttr.model.checkpoint import save_checkpoint
+    from sttr.model.config import preset
+    from sttr.model.preprocess import PreprocessSpec
+    from sttr.model.sttr import STTR
+
+    torch.manual_seed(0)
+    model = STTR(preset(name, num_classes=num_classes))
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(windows), 8):
+            model(torch.from_numpy(windows[i:i + 8]))
+    model.eval()
+    spec = PreprocessSpec(layout="ntu25", window=window)
+    return save_checkpoint(path, model, preprocess=spec.to_dict(), meta={"benchmark": f"{name}, untrained"})
+
+
+def _make_bundle(args, work: Path) -> Path:
+    from sttr.calibration.bundle_writer import ExportOptions, export_bundle
+    from sttr.calibration.calibrate_bundle import CalibrateOptions, calibrate_bundle
+    from sttr.calibration.calibration_data import load_windows
+    from sttr.model.preprocess import PreprocessSpec
+
+    ckpt = args.checkpoint
+    if ckpt is None:
+        pre = PreprocessSpec(layout="ntu25", window=args.window).to_dict()
+        ws = load_windows(args.data, T=args.window, M=2, preprocess=pre, stride=args.window // 4)
+        ckpt = _preset_checkpoint(args.preset, ws.windows, work / "model.pt", 60, args.window)
+    bundle = work / "bundle"
+    export_bundle(ckpt, bundle, ExportOptions(window=args.window, exporter=args.exporter, data=args.data,
+                                              samples=16))
+    calibrate_bundle(bundle, CalibrateOptions(data=args.data, samples=256, fp16=True, method=args.method))
+    return bundle
+
+
+def _engines(bundle: Path, args) -> dict:
+    from sttr.realtime.engines import available_backends, open_engine
+
+    out = {}
+    for backend in available_backends():
+        for precision in ("fp32", "fp16", "int8"):
+            opts = {"threads": args.threads} if backend in ("onnxruntime", "torch") else {}
+            if backend == "onnxruntime":
+                opts["device"] = "cpu" if args.cpu else "auto"
+            try:
+                engine = open_engine(bundle, backend=backend, precision=precision, **opts)
+                engine.warmup(1)
+                engine.warmup(args.batch, 1)
+            except (ImportError, ValueError, RuntimeError) as err:
+                log.info("skipping %s/%s: %s", backend, precision, err)
+                continue
+            out[f"{backend}-{precision}"] = engine
+    return out
+
+
+def _eager(bundle: Path, threads: int | None):
+    import torch
+
+    from sttr.model.checkpoint import load_checkpoint
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = load_checkpoint(bundle / "model.pt").build_model()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+    return run
+
+
+def _interleaved(fns: dict, x: np.ndarray, rounds: int) -> dict[str, list[float]]:
+    times = {name: [] for name in fns}
+    for _ in range(2):
+        for fn in fns.values():
+            fn(x)
+    for r in range(rounds):
+        order = list(fns.items())
+        if r % 2:
+            order.reverse()
+        for name, fn in order:
+            start = time.perf_counter()
+            fn(x)
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def run(args) -> dict:
+    from sttr.calibration.calibration_data import load_windows
+    from sttr.calibration.parity import compare_logits
+    from sttr.model.bundle import read_bundle
+
+    with tempfile.TemporaryDirectory(prefix="sttr-bench-") as tmp:
+        bundle = Path(args.bundle) if args.bundle else _make_bundle(args, Path(tmp))
+        info = read_bundle(bundle)
+        spec = info.input
+        ws = load_windows(args.data, T=spec.T, M=spec.M, preprocess=spec.preprocess, stride=spec.T // 4)
+        engines = _engines(bundle, args)
+        fns = {"torch-eager-fp32": _eager(bundle, args.threads)}
+        fns.update({name: e.run for name, e in engines.items()})
+        two = np.flatnonzero(np.abs(ws.windows[..., 1:]).reshape(len(ws), -1).max(1) > 0)
+        one = np.setdiff1d(np.arange(len(ws)), two)
+        single = ws.windows[one[:1]] if len(one) else ws.windows[:1]
+        pair = ws.windows[two[:1]] if len(two) else ws.windows[:1]
+        batch = np.ascontiguousarray(np.resize(ws.windows, (args.batch, *ws.windows.shape[1:])))
+        lat = _interleaved(fns, single, args.rounds)
+        lat2 = _interleaved(fns, pair, max(4, args.rounds // 2))
+        thr = _interleaved(fns, batch, max(4, args.rounds // 4))
+        reference = fns["torch-eager-fp32"](ws.windows)
+        rows = {}
+        for name, fn in fns.items():
+            p50, p99 = np.percentile(lat[name], 50), np.percentile(lat[name], 99)
+            per_s = args.batch / (np.median(thr[name]) / 1000.0)
+            agree = compare_logits(reference, fn(ws.windows))
+            rows[name] = {"p50_ms": float(p50), "p99_ms": float(p99),
+                          "p50_ms_two_persons": float(np.median(lat2[name])), "throughput_windows_s": float(per_s),
+                          "top1_agreement": agree["top1_agreement"], "max_abs_logit_diff": agree["max_abs_logit_diff"]}
+        base = rows["torch-eager-fp32"]
+        for row in rows.values():
+            row["latency_speedup"] = base["p50_ms"] / row["p50_ms"]
+            row["latency_speedup_two_persons"] = base["p50_ms_two_persons"] / row["p50_ms_two_persons"]
+            row["throughput_speedup"] = row["throughput_windows_s"] / base["throughput_windows_s"]
+        return {"bundle": str(bundle) if args.bundle else f"temporary, from {args.checkpoint or args.preset}",
+                "model": info.data["model"]["config"].get("attention"), "input": spec.to_dict(),
+                "real_windows": len(ws), "batch": args.batch, "rounds": args.rounds,
+                "calibration": {k: v.get("held_out") for k, v in info.data["calibration"].items()
+                                if isinstance(v, dict) and "held_out" in v},
+                "machine": {"python": platform.python_version(), "processor": platform.processor(),
+                            "cpus": __import__("os").cpu_count()},
+                "results": rows}
+
+
+def _table(report: dict) -> str:
+    lines = ["batch 1: p50/p99 on a one-person window, p50 on a two-person window; throughput at batch B",
+             f"{'engine':<22}{'p50 ms':>9}{'p99 ms':>9}{'x eager':>9}{'2p p50':>9}{'x eager':>9}{'win/s @B':>10}"
+             f"{'x eager':>9}{'top-1 agr':>10}"]
+    for name, r in report["results"].items():
+        lines.append(f"{name:<22}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['latency_speedup']:>9.2f}"
+                     f"{r['p50_ms_two_persons']:>9.2f}{r['latency_speedup_two_persons']:>9.2f}"
+                     f"{r['throughput_windows_s']:>10.1f}{r['throughput_speedup']:>9.2f}{r['top1_agreement']:>10.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", required=True, help="real windows: NTU .skeleton folder or generated split")
+    p.add_argument("--bundle", default=None, help="an existing bundle (else one is made)")
+    p.add_argument("--checkpoint", default=None, help="checkpoint to export when no --bundle")
+    p.add_argument("--preset", default="s-tr", help="untrained preset when neither --bundle nor --checkpoint")
+    p.add_argument("--window", type=int, default=64, help="T of a made bundle (default 64)")
+    p.add_argument("--exporter", default="legacy", choices=("auto", "dynamo", "legacy"))
+    p.add_argument("--method", default="minmax", choices=("minmax", "entropy", "percentile"))
+    p.add_argument("--batch", type=int, default=8, help="batch of the throughput measurement")
+    p.add_argument("--rounds", type=int, default=40, help="interleaved batch-1 rounds")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads of every engine")
+    p.add_argument("--cpu", action="store_true", help="ONNX Runtime on CPU even when CUDA is available")
+    p.add_argument("--out", default=None, help="write the report as JSON here")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    report = run(args)
+    print(_table(report))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,206 @@
+"""`export_bundle`: checkpoint -> bundle folder (ONNX + bundle.json), checked against PyTorch before it is written.
+
+The bundle is assembled in a temporary folder next to `out` and moved into place only after the parity check
+passed, so a failed export leaves nothing (or the previous bundle, with `overwrite`) behind.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sttr.model.bundle import InputSpec, default_file_mode, write_bundle_json
+
+from .calibration_data import load_windows
+from .export_onnx import Exporter, export_onnx
+from .fp16 import convert_to_fp16
+from .model_source import ModelSource, load_model_source
+from .parity import compare_logits, onnx_logits, torch_logits
+
+__all__ = ["ExportOptions", "ParityError", "export_bundle", "tool_versions", "synthetic_windows", "check_parity"]
+
+log = logging.getLogger(__name__)
+
+_TOOLS = ("sttr", "torch", "onnx", "onnxscript", "onnxruntime", "onnxruntime-gpu", "numpy", "tensorrt")
+
+
+class ParityError(RuntimeError):
+    """An exported model does not reproduce PyTorch within tolerance."""
+
+
+@dataclass
+class ExportOptions:
+    """Settings of `sttr export`.
+
+    Attributes:
+        window: T of the exported graph (default: the checkpoint's preprocess window).
+        persons: M (must equal the model's person slots).
+        opset: ONNX opset (>= 17).
+        exporter: `auto`, `dynamo` or `legacy`.
+        dynamic_time: Leave T dynamic in the graph.
+        fp16: Also write `model.fp16.onnx`.
+        data: Real windows for the parity check (see `calibration_data.load_windows`); None: synthetic windows.
+        samples: At most this many parity windows.
+        atol: Absolute logit tolerance of the parity check.
+        rtol: Tolerance relative to the largest reference logit.
+        include_checkpoint: Store the checkpoint as `model.pt` (needed by the torch engine).
+        overwrite: Replace an existing bundle folder.
+    """
+
+    window: int | None = None
+    persons: int | None = None
+    opset: int = 18
+    exporter: Exporter = "auto"
+    dynamic_time: bool = False
+    fp16: bool = False
+    data: str | Path | None = None
+    samples: int = 64
+    atol: float = 1e-3
+    rtol: float = 1e-4
+    include_checkpoint: bool = True
+    overwrite: bool = False
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the tools that made a bundle (installed distributions only), plus Python."""
+    out = {"python": platform.python_version()}
+    for name in _TOOLS:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def synthetic_windows(n: int, C: int, T: int, V: int, M: int, seed: int = 0) -> np.ndarray:
+    """Seeded smooth random skeleton-like windows (N, C, T, V, M) float32 (random walks around a random pose)."""
+    rng = np.random.default_rng(seed)
+    pose = rng.normal(0.0, 0.3, (n, C, 1, V, M))
+    walk = np.cumsum(rng.normal(0.0, 0.01, (n, C, T, V, M)), axis=2)
+    out = (pose + walk).astype(np.float32)
+    out[n // 4:, ..., 1:] = 0.0  # most windows have one person only, as most NTU clips
+    return out
+
+
+def check_parity(reference: np.ndarray, candidate: np.ndarray, labels, *, atol: float, rtol: float,
+                 what: str) -> dict[str, Any]:
+    """`compare_logits` plus a pass/fail against `atol + rtol * max|reference|` and full top-1 agreement."""
+    report = compare_logits(reference, candidate, labels)
+    tol = atol + rtol * float(np.abs(reference).max())
+    report["tolerance"] = tol
+    report["passed"] = bool(report["max_abs_logit_diff"] <= tol and report["top1_agreement"] == 1.0)
+    if not report["passed"]:
+        raise ParityError(f"{what} does not match PyTorch: max |logit difference| {report['max_abs_logit_diff']:.3g} "
+                          f"(tolerance {tol:.3g}), top-1 agreement {report['top1_agreement']:.4f} on {report['n']} "
+                          f"windows")
+    return report
+
+
+def _input_spec(src: ModelSource, opts: ExportOptions) -> InputSpec:
+    cfg = src.config
+    T = int(opts.window or src.preprocess.get("window") or 300)
+    M = int(opts.persons or cfg.num_persons)
+    if M != cfg.num_persons:
+        raise ValueError(f"--persons {M} does not match the model, which has {cfg.num_persons} person slots "
+                         f"(its input batch-norm is sized for them)")
+    if hasattr(src.model, "check_length"):
+        src.model.check_length(T)
+    preprocess = dict(src.preprocess, window=T, persons=M)
+    layout = preprocess.get("layout", cfg.layout)
+    return InputSpec(C=cfg.in_channels, T=None if opts.dynamic_time else T, V=cfg.num_joints, M=M, layout=layout,
+                     fps=preprocess.get("fps"), preprocess=preprocess)
+
+
+def _parity_windows(spec: InputSpec, T: int, opts: ExportOptions) -> tuple[np.ndarray, np.ndarray | None, str]:
+    if opts.data is None:
+        return synthetic_windows(min(opts.samples, 8), spec.C, T, spec.V, spec.M), None, "synthetic"
+    ws = load_windows(opts.data, T=T, M=spec.M, preprocess=spec.preprocess, limit=opts.samples)
+    return ws.windows, ws.labels if ws.has_labels else None, ws.source
+
+
+def _write_checkpoint(src: ModelSource, dst: Path) -> None:
+    if src.kind == "sttr" and src.path is not None:
+        shutil.copyfile(src.path, dst)
+        return
+    from sttr.model.checkpoint import save_checkpoint
+
+    save_checkpoint(dst, src.model, labels=src.labels, preprocess=src.preprocess, meta=src.meta)
+
+
+def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
+    if out.exists():
+        if not overwrite:
+            raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions | None = None,
+                  source: ModelSource | None = None) -> dict[str, Any]:
+    """Export `checkpoint` (sttr or reference) to the bundle folder `out`; returns the `bundle.json` written.
+
+    Raises:
+        ParityError: ONNX Runtime does not reproduce PyTorch (nothing is written).
+        FileExistsError: `out` exists and not `opts.overwrite`.
+    """
+    opts = opts or ExportOptions()
+    out = Path(out)
+    if out.exists() and not opts.overwrite:
+        raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
+    src = source or load_model_source(checkpoint)
+    spec = _input_spec(src, opts)
+    T = int(spec.preprocess["window"])
+    windows, labels, data_name = _parity_windows(spec, T, opts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, default_file_mode(directory=True))
+    try:
+        export_info = export_onnx(src.model, tmp / "model.onnx", example=windows[:2], opset=opts.opset,
+                                  exporter=opts.exporter, dynamic_time=opts.dynamic_time)
+        ref = torch_logits(src.model, windows)
+        parity = check_parity(ref, onnx_logits(tmp / "model.onnx", windows), labels, atol=opts.atol,
+                              rtol=opts.rtol, what="model.onnx")
+        export_info["parity"] = {"data": data_name, **parity}
+        models = {"fp32": "model.onnx"}
+        calibration: dict[str, Any] = {}
+        if opts.fp16:
+            calibration["fp16"] = fp16_report(tmp / "model.onnx", tmp / "model.fp16.onnx", windows, labels)
+            models["fp16"] = "model.fp16.onnx"
+        if opts.include_checkpoint:
+            _write_checkpoint(src, tmp / "model.pt")
+        data = {
+            "format": None, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": {"config": src.config.to_dict(), "source": src.kind, "meta": src.meta,
+                      "checkpoint_file": src.path.name if src.path else None},
+            "input": spec.to_dict(), "output": {"name": "logits", "num_classes": int(src.config.num_classes)},
+            "labels": src.labels, "temperature": 1.0, "files": {}, "models": models,
+            "checkpoint": "model.pt" if opts.include_checkpoint else None,
+            "export": export_info, "calibration": calibration, "versions": tool_versions(),
+        }
+        written = write_bundle_json(tmp, data)
+        _move_into_place(tmp, out, opts.overwrite)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    log.info("bundle %s written: %s", out, sorted(written["files"]))
+    return written
+
+
+def fp16_report(src: Path, dst: Path, windows: np.ndarray, labels) -> dict[str, Any]:
+    """Convert to FP16 and compare it with the FP32 ONNX model on `windows`."""
+    report = convert_to_fp16(src, dst)
+    report["agreement"] = compare_logits(onnx_logits(src, windows), onnx_logits(dst, windows), labels)
+    return report

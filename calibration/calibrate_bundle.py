@@ -1,0 +1,155 @@
+"""`calibrate_bundle`: INT8 (Q/DQ), FP16 and temperature calibration of an existing bundle on real windows.
+
+Windows are split by source clip into a calibration part (activation ranges) and a held-out part (agreement with
+FP32, accuracy change, logit error, temperature). The bundle is updated atomically: new model files are written
+under temporary names and moved into place, then `bundle.json`; when a floor on agreement is not met nothing moves.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sttr.model.bundle import BundleInfo, default_file_mode, read_bundle, write_bundle_json
+
+from .bundle_writer import tool_versions
+from .calibration_data import WindowSet, load_windows, split_holdout
+from .fp16 import convert_to_fp16
+from .int8 import CalibrationMethodName, quantize_int8
+from .parity import compare_logits, onnx_logits
+from .temperature import temperature_report
+
+__all__ = ["CalibrateOptions", "AgreementFloorError", "calibrate_bundle"]
+
+log = logging.getLogger(__name__)
+
+
+class AgreementFloorError(RuntimeError):
+    """A calibrated model agrees with FP32 less often than the floor asked for; the bundle was left unchanged."""
+
+
+@dataclass
+class CalibrateOptions:
+    """Settings of `sttr calibrate`.
+
+    Attributes:
+        data: Real windows (see `calibration_data.load_windows`).
+        samples: Calibration windows used for the activation ranges (the rest of the calibration clips is unused).
+        method: `minmax`, `entropy` or `percentile`.
+        min_agreement: Floor on top-1 agreement with FP32 on the held-out windows (0 disables).
+        int8: Write `model.int8.onnx`.
+        fp16: Write `model.fp16.onnx`.
+        temperature: Fit the temperature on the held-out FP32 logits (needs labels).
+        holdout: Fraction of the clips held out from calibration.
+        symmetric_activations: Symmetric int8 activations (TensorRT needs them).
+        seed: Seed of the clip split.
+    """
+
+    data: str | Path
+    samples: int = 256
+    method: CalibrationMethodName = "minmax"
+    min_agreement: float = 0.0
+    int8: bool = True
+    fp16: bool = False
+    temperature: bool = True
+    holdout: float = 0.5
+    symmetric_activations: bool = True
+    seed: int = 0
+
+
+def _floor(report: dict[str, Any], floor: float, what: str) -> None:
+    agreement = report["top1_agreement"]
+    if agreement + 1e-12 < floor:
+        raise AgreementFloorError(
+            f"{what} top-1 agreement with FP32 is {agreement:.4f} on {report['n']} held-out windows, below the floor "
+            f"{floor:.4f} by {floor - agreement:.4f} ({report['top1_disagreements']} windows disagree); the bundle "
+            f"was left unchanged")
+
+
+def _load(info: BundleInfo, opts: CalibrateOptions) -> tuple[WindowSet, WindowSet]:
+    spec = info.input
+    T = spec.T or int(spec.preprocess.get("window") or 300)
+    ws = load_windows(opts.data, T=T, M=spec.M, preprocess=spec.preprocess)
+    info.check_window_shape(ws.windows.shape)
+    cal, held = split_holdout(ws, opts.holdout, opts.seed)
+    if len(cal) > opts.samples:
+        cal = cal.subset(np.unique(np.linspace(0, len(cal) - 1, opts.samples).round().astype(np.int64)))
+    log.info("calibration: %d windows, held out: %d windows (%s)", len(cal), len(held), ws.source)
+    return cal, held
+
+
+def _temperature(logits: np.ndarray, held: WindowSet, num_classes: int) -> dict[str, Any]:
+    if not held.has_labels:
+        return {"skipped": "the held-out windows have no labels"}
+    if held.labels.max() >= num_classes:
+        return {"skipped": f"labels up to {int(held.labels.max())} do not fit the model's {num_classes} classes"}
+    return temperature_report(logits, held.labels)
+
+
+def calibrate_bundle(bundle_dir: str | Path, opts: CalibrateOptions) -> dict[str, Any]:
+    """Calibrate the bundle in place; returns the new `bundle.json`.
+
+    Raises:
+        AgreementFloorError: INT8 or FP16 agreement below `opts.min_agreement` (bundle unchanged).
+        BundleIntegrityError / BundleMismatchError: the bundle is damaged or the data does not fit it.
+    """
+    info = read_bundle(bundle_dir)
+    root = info.root
+    cal, held = _load(info, opts)
+    labels = held.labels if held.has_labels else None
+    fp32 = onnx_logits(info.model_path("fp32"), held.windows)
+    staged: dict[str, Path] = {}
+    reports: dict[str, Any] = {"data": {"source": cal.source, "calibration_windows": len(cal),
+                                        "held_out_windows": len(held)}}
+    try:
+        if opts.int8:
+            tmp = _temp_path(root, "model.int8.onnx")
+            staged["model.int8.onnx"] = tmp
+            report = quantize_int8(info.model_path("fp32"), tmp, cal.windows, method=opts.method,
+                                   symmetric_activations=opts.symmetric_activations)
+            report["held_out"] = compare_logits(fp32, onnx_logits(tmp, held.windows), labels)
+            _floor(report["held_out"], opts.min_agreement, "INT8")
+            reports["int8"] = report
+        if opts.fp16:
+            tmp = _temp_path(root, "model.fp16.onnx")
+            staged["model.fp16.onnx"] = tmp
+            report = convert_to_fp16(info.model_path("fp32"), tmp)
+            report["held_out"] = compare_logits(fp32, onnx_logits(tmp, held.windows), labels)
+            _floor(report["held_out"], opts.min_agreement, "FP16")
+            reports["fp16"] = report
+        if opts.temperature:
+            reports["temperature"] = _temperature(fp32, held, info.num_classes)
+        reports["min_agreement"] = opts.min_agreement
+        return _commit(info, staged, reports)
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+
+
+def _temp_path(root: Path, name: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=root)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _commit(info: BundleInfo, staged: dict[str, Path], reports: dict[str, Any]) -> dict[str, Any]:
+    data = dict(info.data)
+    data["models"] = dict(data["models"])
+    data["calibration"] = dict(data.get("calibration") or {})
+    for name, tmp in staged.items():
+        os.chmod(tmp, default_file_mode())
+        os.replace(tmp, info.root / name)
+        data["models"]["int8" if ".int8." in name else "fp16"] = name
+    for key in ("int8", "fp16", "temperature", "data", "min_agreement"):
+        if key in reports:
+            data["calibration"][key] = reports[key]
+    temp = reports.get("temperature", {})
+    if "temperature" in temp:
+        data["temperature"] = temp["temperature"]
+    data["versions"] = {**data.get("versions", {}), "calibrate": tool_versions()}
+    return write_bundle_json(info.root, data)

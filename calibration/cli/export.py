@@ -1,0 +1,61 @@
+"""`sttr export CKPT --out BUNDLE`: ONNX bundle of a checkpoint, checked against PyTorch."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from ..bundle_writer import ExportOptions, ParityError, export_bundle
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="sttr export", description="Export an sttr (or reference ST-TR) checkpoint to a bundle folder: "
+        "model.onnx + bundle.json (input spec, labels, sha256 of every file), checked against PyTorch.",
+        epilog="example: sttr export runs/ntu60/best.pt --out bundles/ntu60 --window 64 "
+               "--data ../shared/data/ntu60 --fp16")
+    p.add_argument("checkpoint", help="sttr checkpoint (.pt) or a reference ST-TR checkpoint")
+    p.add_argument("--out", required=True, help="bundle folder to create")
+    p.add_argument("--window", type=int, default=None, help="T, frames per window (default: the checkpoint's)")
+    p.add_argument("--persons", type=int, default=None, help="M, person slots (must match the model)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default 18)")
+    p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto",
+                   help="torch.onnx exporter: dynamo=True, dynamo=False, or dynamo then legacy (default)")
+    p.add_argument("--dynamic-time", action="store_true", help="leave T dynamic in the graph (S-TR only)")
+    p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx (float32 input/output)")
+    p.add_argument("--data", default=None,
+                   help="real windows for the parity check: NTU .skeleton folder, generated split folder or .npy "
+                        "folder (default: synthetic windows)")
+    p.add_argument("--samples", type=int, default=64, help="at most this many parity windows (default 64)")
+    p.add_argument("--no-checkpoint", action="store_true", help="do not store model.pt (no torch engine)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    opts = ExportOptions(window=args.window, persons=args.persons, opset=args.opset, exporter=args.exporter,
+                         dynamic_time=args.dynamic_time, fp16=args.fp16, data=args.data, samples=args.samples,
+                         include_checkpoint=not args.no_checkpoint, overwrite=args.overwrite)
+    try:
+        bundle = export_bundle(args.checkpoint, args.out, opts)
+    except (ParityError, FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"sttr export: {err}", file=sys.stderr)
+        return 1
+    parity = bundle["export"]["parity"]
+    print(f"wrote {args.out}: {', '.join(sorted(bundle['files']))}")
+    print(f"exporter {bundle['export']['exporter']} (opset {bundle['export']['opset']}); parity on "
+          f"{parity['n']} windows ({parity['data']}): max |logit diff| {parity['max_abs_logit_diff']:.3g}, "
+          f"top-1 agreement {parity['top1_agreement']:.4f}")
+    if "fp16" in bundle["calibration"]:
+        print("fp16: " + json.dumps(bundle["calibration"]["fp16"]["agreement"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

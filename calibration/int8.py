@@ -1,0 +1,134 @@
+"""INT8 by explicit quantization: QuantizeLinear/DequantizeLinear (Q/DQ) pairs in the ONNX graph.
+
+Activation scales come from calibration on real skeleton windows (min-max, entropy or percentile); weights get one
+scale per output channel. Activations are symmetric int8 (zero point 0) by default because TensorRT only builds
+symmetric Q/DQ; the graph is what both TensorRT (strongly typed network) and ONNX Runtime run.
+
+The FP32 graph is first pre-processed (shape inference, BatchNorm folded into the convolutions) so the folded
+weights are what gets quantized.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+import numpy as np
+
+__all__ = ["quantize_int8", "CalibrationMethodName", "METHODS", "DEFAULT_OP_TYPES"]
+
+log = logging.getLogger(__name__)
+
+CalibrationMethodName = Literal["minmax", "entropy", "percentile"]
+METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_OP_TYPES = ("Conv", "MatMul", "Gemm")
+
+
+class _WindowReader:
+    """`onnxruntime.quantization.CalibrationDataReader` over windows (N, C, T, V, M), `batch` at a time."""
+
+    def __init__(self, input_name: str, windows: np.ndarray, batch: int) -> None:
+        self.input_name, self.windows, self.batch, self.pos = input_name, windows, batch, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.pos >= len(self.windows):
+            return None
+        x = np.ascontiguousarray(self.windows[self.pos:self.pos + self.batch], dtype=np.float32)
+        self.pos += self.batch
+        return {self.input_name: x}
+
+    def rewind(self) -> None:
+        self.pos = 0
+
+
+def _method(name: str):
+    from onnxruntime.quantization import CalibrationMethod
+
+    table = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+             "percentile": CalibrationMethod.Percentile}
+    if name not in table:
+        raise ValueError(f"calibration method must be one of {METHODS}, got {name!r}")
+    return table[name]
+
+
+def _preprocess(src: Path, dst: Path) -> None:
+    """Shape inference + ORT's basic optimisations (BatchNorm folded into Conv) before quantization.
+
+    ORT's symbolic shape inference cannot follow every reshape the exporters write; without it, ONNX's own shape
+    inference is used (enough for the static-shape graphs we quantize).
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False, auto_merge=True)
+    except Exception as err:  # noqa: BLE001 - symbolic_shape_infer raises bare AssertionErrors
+        log.info("symbolic shape inference failed (%r); using ONNX shape inference only", err)
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+
+
+def quantize_int8(src: str | Path, dst: str | Path, windows: np.ndarray, *, method: CalibrationMethodName = "minmax",
+                  percentile: float = 99.999, symmetric_activations: bool = True, per_channel: bool = True,
+                  op_types: Iterable[str] = DEFAULT_OP_TYPES, batch: int = 8) -> dict[str, Any]:
+    """Write the Q/DQ INT8 model of the FP32 model `src` to `dst`, calibrated on `windows`.
+
+    Args:
+        src: FP32 ONNX model (input `x` (N, C, T, V, M)).
+        dst: Output path.
+        windows: Calibration windows (N, C, T, V, M) float32, already normalised as the model expects.
+        method: `minmax`, `entropy` or `percentile` activation ranges.
+        percentile: The percentile of `percentile`.
+        symmetric_activations: int8 activations with zero point 0 (needed by TensorRT); False gives ONNX Runtime's
+            asymmetric uint8 activations.
+        per_channel: One weight scale per output channel.
+        op_types: Operator types whose inputs are quantized.
+        batch: Calibration batch size.
+
+    Returns:
+        The settings and graph statistics for the bundle's `calibration.int8` report.
+    """
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    windows = np.asarray(windows, dtype=np.float32)
+    if windows.ndim != 5 or not len(windows):
+        raise ValueError(f"calibration windows must be a non-empty (N, C, T, V, M) array, got {windows.shape}")
+    calib = _method(method)
+    extra = {"ActivationSymmetric": bool(symmetric_activations), "WeightSymmetric": True}
+    if method == "percentile":
+        extra["CalibPercentile"] = float(percentile)
+    src, dst = Path(src), Path(dst)
+    with tempfile.TemporaryDirectory(prefix="sttr-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        _preprocess(src, pre)
+        import onnx
+
+        input_name = onnx.load(str(pre), load_external_data=False).graph.input[0].name
+        chatter = io.StringIO()  # the calibrators print progress to stdout
+        with contextlib.redirect_stdout(chatter):
+            quantize_static(str(pre), str(dst), _WindowReader(input_name, windows, batch),
+                            quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types),
+                            per_channel=per_channel, reduce_range=False,
+                            activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, calibrate_method=calib, extra_options=extra)
+        log.debug("quantize_static output: %s", chatter.getvalue())
+    stats = qdq_statistics(dst)
+    log.info("INT8 model %s: %s", dst, stats)
+    return {"method": method, "percentile": percentile if method == "percentile" else None,
+            "calibration_windows": int(len(windows)), "per_channel": per_channel,
+            "symmetric_activations": bool(symmetric_activations), "op_types": list(op_types), **stats}
+
+
+def qdq_statistics(path: str | Path) -> dict[str, int]:
+    """Counts of QuantizeLinear / DequantizeLinear nodes and of per-channel (vector-scale) weight DQ nodes."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: i for i in graph.initializer}
+    ops = [n.op_type for n in graph.node]
+    per_channel = sum(1 for n in graph.node if n.op_type == "DequantizeLinear" and n.input[1] in inits
+                      and numpy_helper.to_array(inits[n.input[1]]).size > 1)
+    return {"quantize_nodes": ops.count("QuantizeLinear"), "dequantize_nodes": ops.count("DequantizeLinear"),
+            "per_channel_weights": int(per_channel)}

@@ -1,0 +1,142 @@
+"""The engine interface: a bundle's network run on windows (N, C, T, V, M) float32 -> logits (N, K) float32.
+
+numpy only; each backend imports its runtime (onnxruntime, tensorrt, torch) when it is opened.
+"""
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sttr.model.bundle import PRECISIONS, BundleInfo, BundleMismatchError, InputSpec
+
+__all__ = ["Engine", "EngineInfo", "BACKENDS", "PRECISIONS", "softmax_with_temperature", "missing_dependency"]
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("onnxruntime", "tensorrt", "torch")
+
+
+def missing_dependency(what: str, install: str, err: BaseException | None = None) -> ImportError:
+    """The ImportError raised when a backend's runtime is absent; the message names the install command."""
+    msg = f"{what} is not installed; install it with: {install}"
+    if err is not None:
+        msg += f" ({type(err).__name__}: {err})"
+    return ImportError(msg)
+
+
+def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax(logits / T) over the last axis, float32, numerically stable."""
+    z = np.asarray(logits, dtype=np.float32) / np.float32(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an engine runs.
+
+    Attributes:
+        backend: `onnxruntime`, `tensorrt` or `torch`.
+        precision: `fp32`, `fp16` or `int8`.
+        device: Where it runs (e.g. `cpu`, `cuda:0 NVIDIA H100`).
+        input: The bundle's input spec (C, T, V, M, layout, fps, preprocess).
+        labels: Class names, logit order.
+        temperature: Softmax temperature `probabilities` applies.
+        bundle: The bundle folder.
+        model_file: The file the engine was built from.
+        details: Backend specifics (threads, providers, engine cache file, ...).
+    """
+
+    backend: str
+    precision: str
+    device: str
+    input: InputSpec
+    labels: tuple[str, ...]
+    temperature: float
+    bundle: str
+    model_file: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+
+class Engine(abc.ABC):
+    """Runs a bundle's network. Subclasses implement `_run` (and may override `close`).
+
+    Args:
+        bundle: The verified bundle.
+        precision: `fp32`, `fp16` or `int8`.
+    """
+
+    backend: str = "?"
+
+    def __init__(self, bundle: BundleInfo, precision: str) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.bundle = bundle
+        self.precision = precision
+        self._spec = bundle.input
+        self._temperature = bundle.temperature
+
+    @property
+    @abc.abstractmethod
+    def info(self) -> EngineInfo:
+        """What this engine runs (backend, precision, device, input spec, labels, temperature)."""
+
+    def _info(self, device: str, model_file: str, **details: Any) -> EngineInfo:
+        return EngineInfo(backend=self.backend, precision=self.precision, device=device, input=self._spec,
+                          labels=tuple(self.bundle.labels), temperature=self._temperature, bundle=str(self.bundle.root),
+                          model_file=model_file, details=details)
+
+    def check_windows(self, windows: np.ndarray) -> np.ndarray:
+        """Validate (N, C, T, V, M) against the bundle; returns a C-contiguous float32 array."""
+        windows = np.asarray(windows)
+        spec = self._spec
+        if windows.ndim != 5:
+            raise BundleMismatchError(f"expected windows (N, C, T, V, M), got shape {windows.shape}")
+        expected = (spec.C, spec.T, spec.V, spec.M)
+        got = windows.shape[1:]
+        if any(e is not None and e != g for e, g in zip(expected, got)) or windows.shape[0] < 1:
+            raise BundleMismatchError(f"expected windows (N >= 1, C={spec.C}, T={spec.T or 'any'}, V={spec.V}, "
+                                      f"M={spec.M}) for bundle {self.bundle.root}, got shape {windows.shape}")
+        return np.ascontiguousarray(windows, dtype=np.float32)
+
+    def run(self, windows: np.ndarray) -> np.ndarray:
+        """Logits (N, K) float32 of windows (N, C, T, V, M) float32, normalised as the bundle's input spec says."""
+        return self._run(self.check_windows(windows))
+
+    @abc.abstractmethod
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        """Backend inference on validated windows."""
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Temperature-calibrated class probabilities softmax(logits / T), T from the bundle."""
+        return softmax_with_temperature(logits, self._temperature)
+
+    def warmup(self, batch: int = 1, iterations: int = 2) -> None:
+        """Run zeros through the engine (first-call allocations, lazy initialisation)."""
+        spec = self._spec
+        T = spec.T or int(spec.preprocess.get("window") or 64)
+        x = np.zeros((batch, spec.C, T, spec.V, spec.M), dtype=np.float32)
+        for _ in range(iterations):
+            self._run(x)
+
+    def close(self) -> None:
+        """Release the runtime's resources."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(bundle={str(self.bundle.root)!r}, precision={self.precision!r})"

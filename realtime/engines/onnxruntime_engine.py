@@ -1,0 +1,103 @@
+"""ONNX Runtime backend: CPU, or CUDA when `onnxruntime-gpu` is installed and a GPU is visible."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from sttr.model.bundle import BundleInfo
+
+from .base import Engine, EngineInfo, missing_dependency
+
+__all__ = ["OnnxRuntimeEngine", "import_onnxruntime", "default_threads", "cuda_available"]
+
+log = logging.getLogger(__name__)
+
+INSTALL = "pip install 'sttr[live]'  (or: pip install onnxruntime-gpu, for CUDA)"
+
+
+def import_onnxruntime():
+    """`onnxruntime`, or ImportError naming the install command."""
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise missing_dependency("ONNX Runtime (the onnxruntime backend)", INSTALL, err) from err
+    return onnxruntime
+
+
+def default_threads() -> int:
+    """Intra-op threads: the CPUs this process may run on (at most 8; more rarely helps a model this size)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 8))
+
+
+def cuda_available() -> bool:
+    """True when ONNX Runtime has the CUDA execution provider (onnxruntime-gpu)."""
+    try:
+        return "CUDAExecutionProvider" in import_onnxruntime().get_available_providers()
+    except ImportError:
+        return False
+
+
+class OnnxRuntimeEngine(Engine):
+    """An ONNX Runtime session over the bundle's model of the requested precision.
+
+    Args:
+        bundle: The verified bundle.
+        precision: `fp32`, `fp16` or `int8` (the bundle must hold that model).
+        device: `auto` (CUDA when available), `cpu` or `cuda` (`cuda:N`).
+        threads: Intra-op threads (default `default_threads()`).
+        providers: Explicit execution providers (overrides `device`).
+    """
+
+    backend = "onnxruntime"
+
+    def __init__(self, bundle: BundleInfo, precision: str = "fp32", *, device: str = "auto",
+                 threads: int | None = None, providers: Sequence[Any] | None = None) -> None:
+        super().__init__(bundle, precision)
+        ort = import_onnxruntime()
+        self.model_file = bundle.model_path(precision)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.intra_op_num_threads = int(threads or default_threads())
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.threads = opts.intra_op_num_threads
+        self.providers = list(providers) if providers is not None else self._providers(ort, device)
+        self.session = ort.InferenceSession(str(self.model_file), opts, providers=self.providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+        log.info("onnxruntime engine %s on %s", self.model_file.name, self.session.get_providers())
+
+    @staticmethod
+    def _providers(ort, device: str) -> list[Any]:
+        available = ort.get_available_providers()
+        if device == "cpu":
+            return ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in available:
+                raise missing_dependency("ONNX Runtime's CUDA execution provider", "pip install onnxruntime-gpu")
+            index = int(device.split(":")[1]) if ":" in device else 0
+            return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        if device != "auto":
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+        return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
+
+    @property
+    def info(self) -> EngineInfo:
+        active = self.session.get_providers()
+        device = "cuda" if active and active[0] == "CUDAExecutionProvider" else "cpu"
+        return self._info(device, self.model_file.name, providers=active, intra_op_threads=self.threads)
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        out = self.session.run([self.output_name], {self.input_name: windows})[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def close(self) -> None:
+        self.session = None

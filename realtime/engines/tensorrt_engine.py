@@ -1,0 +1,274 @@
+"""TensorRT backend (TensorRT 10 and 11): engines built from the bundle's ONNX files, cached on disk.
+
+Precision lives in the ONNX graph (FP16 types, INT8 Q/DQ nodes), so the network is always strongly typed: TensorRT
+10 gets `NetworkDefinitionCreationFlag.STRONGLY_TYPED`, TensorRT 11 is strongly typed by default and no longer has
+the FP16/INT8 builder flags or the calibrator. One optimization profile covers batch 1..`max_batch`; the timing
+cache is kept in a file; serialized engines are cached by GPU name + compute capability, TensorRT version,
+precision, profile and the sha256 of the ONNX file, behind a small JSON header that is checked when loaded.
+Batch 1 is replayed from a CUDA graph. Device buffers come from torch when it has CUDA, else from cuda-python.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import struct
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sttr.model.bundle import BundleInfo, InputSpec, atomic_write_bytes
+
+from .base import Engine, EngineInfo, missing_dependency
+from .cuda_buffers import CudaRuntime, open_cuda
+
+__all__ = ["TensorRTEngine", "EngineCacheKey", "import_tensorrt", "profile_shapes", "default_cache_dir",
+           "pack_engine", "unpack_engine", "INSTALL"]
+
+log = logging.getLogger(__name__)
+
+INSTALL = ("pip install tensorrt cuda-python --extra-index-url https://pypi.nvidia.com  "
+           "(or: pip install 'sttr[tensorrt]')")
+_MAGIC = b"STTRTRT1"
+
+
+def import_tensorrt():
+    """`tensorrt`, or ImportError naming the install command."""
+    try:
+        import tensorrt
+    except ImportError as err:
+        raise missing_dependency("TensorRT (the tensorrt backend)", INSTALL, err) from err
+    return tensorrt
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/sttr/tensorrt` (default `~/.cache/sttr/tensorrt`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sttr" / "tensorrt"
+
+
+def profile_shapes(spec: InputSpec, max_batch: int, opt_batch: int = 1,
+                   frames: tuple[int, int, int] | None = None) -> tuple[tuple[int, ...], ...]:
+    """(min, opt, max) input shapes of the optimization profile: batch 1..`max_batch`, C, T, V, M from the spec.
+
+    Args:
+        spec: The bundle's input spec.
+        max_batch: Largest batch the engine accepts.
+        opt_batch: Batch the kernels are tuned for (1 for live streams).
+        frames: (min, opt, max) T when the graph's T is dynamic (spec.T None); default: the preprocess window.
+    """
+    if not 1 <= opt_batch <= max_batch:
+        raise ValueError(f"need 1 <= opt_batch <= max_batch, got opt_batch={opt_batch}, max_batch={max_batch}")
+    if spec.T is not None:
+        t_min = t_opt = t_max = spec.T
+    else:
+        window = int(spec.preprocess.get("window") or 64)
+        t_min, t_opt, t_max = frames or (window, window, window)
+    return ((1, spec.C, t_min, spec.V, spec.M), (opt_batch, spec.C, t_opt, spec.V, spec.M),
+            (max_batch, spec.C, t_max, spec.V, spec.M))
+
+
+@dataclass(frozen=True)
+class EngineCacheKey:
+    """Everything a serialized engine depends on; its file name and header come from it."""
+
+    onnx_sha256: str
+    precision: str
+    tensorrt: str
+    gpu: str
+    compute_capability: str
+    profile: tuple[tuple[int, ...], ...]
+
+    def digest(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def file_name(self) -> str:
+        gpu = re.sub(r"[^A-Za-z0-9]+", "-", self.gpu).strip("-").lower() or "gpu"
+        return (f"{self.onnx_sha256[:12]}-{self.precision}-b{self.profile[2][0]}-trt{self.tensorrt}-{gpu}"
+                f"-sm{self.compute_capability.replace('.', '')}-{self.digest()[:8]}.engine")
+
+    def header(self) -> dict[str, Any]:
+        return {"key": json.loads(json.dumps(asdict(self))), "digest": self.digest()}
+
+
+def pack_engine(key: EngineCacheKey, engine_bytes: bytes) -> bytes:
+    """Cache file content: magic, 4-byte little-endian header length, JSON header, serialized engine."""
+    header = json.dumps(key.header(), sort_keys=True).encode()
+    return _MAGIC + struct.pack("<I", len(header)) + header + bytes(engine_bytes)
+
+
+def unpack_engine(data: bytes, key: EngineCacheKey) -> bytes | None:
+    """The serialized engine in `data` when its header matches `key`, else None (stale or foreign file)."""
+    if len(data) < len(_MAGIC) + 4 or not data.startswith(_MAGIC):
+        return None
+    (n,) = struct.unpack("<I", data[len(_MAGIC):len(_MAGIC) + 4])
+    start = len(_MAGIC) + 4
+    try:
+        header = json.loads(data[start:start + n].decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if header.get("digest") != key.digest():
+        return None
+    return data[start + n:]
+
+
+def _major(version: str) -> int:
+    return int(version.split(".")[0])
+
+
+def _create_network(trt, builder):
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if _major(trt.__version__) >= 11 or flag is None:
+        return builder.create_network(0)  # TensorRT 11: strongly typed is the only kind
+    return builder.create_network(1 << int(flag))
+
+
+def _build(trt, logger, onnx_path: Path, profile: tuple, timing_cache: Path, workspace: int | None) -> bytes:
+    builder = trt.Builder(logger)
+    network = _create_network(trt, builder)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    if workspace:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace))
+    opt = builder.create_optimization_profile()
+    opt.set_shape(network.get_input(0).name, *profile)
+    config.add_optimization_profile(opt)
+    cache_bytes = timing_cache.read_bytes() if timing_cache.is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the TensorRT log above)")
+    atomic_write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
+    return bytes(serialized)
+
+
+class TensorRTEngine(Engine):
+    """A TensorRT engine of the bundle's model of the requested precision.
+
+    Args:
+        bundle: The verified bundle.
+        precision: `fp32` (model.onnx), `fp16` (model.fp16.onnx) or `int8` (model.int8.onnx).
+        max_batch: Largest batch of the optimization profile (larger inputs run in chunks).
+        opt_batch: Batch the kernels are tuned for.
+        cache_dir: Where engines and the timing cache live (default `default_cache_dir()`).
+        workspace: Builder workspace limit in bytes (None: TensorRT's default).
+        cuda_graph: Replay batch 1 from a CUDA graph.
+        device: CUDA device index.
+        rebuild: Ignore a cached engine.
+    """
+
+    backend = "tensorrt"
+
+    def __init__(self, bundle: BundleInfo, precision: str = "fp16", *, max_batch: int = 8, opt_batch: int = 1,
+                 cache_dir: str | Path | None = None, workspace: int | None = None, cuda_graph: bool = True,
+                 device: int = 0, rebuild: bool = False) -> None:
+        super().__init__(bundle, precision)
+        trt = import_tensorrt()
+        self.cuda: CudaRuntime = open_cuda(device)
+        self.onnx_path = bundle.model_path(precision)
+        self.profile = profile_shapes(self._spec, max_batch, opt_batch)
+        gpu, cc = self.cuda.device_identity()
+        self.key = EngineCacheKey(bundle.file_sha256(self.onnx_path.name), precision, trt.__version__, gpu, cc,
+                                  self.profile)
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.engine_file = self.cache_dir / self.key.file_name()
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self._trt = trt
+        engine_bytes = self._load_or_build(rebuild, workspace)
+        self._runtime = trt.Runtime(self._logger)
+        self.engine = self._runtime.deserialize_cuda_engine(engine_bytes)
+        if self.engine is None:
+            raise RuntimeError(f"TensorRT could not deserialize {self.engine_file}")
+        self.context = self.engine.create_execution_context()
+        self._names()
+        self._stream = self.cuda.stream()
+        self._buffers: dict[int, tuple[Any, Any]] = {}
+        self._graph = None
+        self._use_graph = cuda_graph
+
+    def _load_or_build(self, rebuild: bool, workspace: int | None) -> bytes:
+        if not rebuild and self.engine_file.is_file():
+            engine = unpack_engine(self.engine_file.read_bytes(), self.key)
+            if engine is not None:
+                log.info("TensorRT engine from cache %s", self.engine_file)
+                return engine
+            log.warning("cached TensorRT engine %s does not match (stale header); rebuilding", self.engine_file)
+        timing = self.cache_dir / f"timing-trt{self.key.tensorrt}-sm{self.key.compute_capability}.cache"
+        log.info("building TensorRT engine from %s (%s); this takes a while once", self.onnx_path, self.precision)
+        engine = _build(self._trt, self._logger, self.onnx_path, self.profile, timing, workspace)
+        atomic_write_bytes(self.engine_file, pack_engine(self.key, engine))
+        return engine
+
+    def _names(self) -> None:
+        trt, engine = self._trt, self.engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise RuntimeError(f"expected one input and one output tensor, got inputs {inputs}, outputs {outputs}")
+        self.input_name, self.output_name = inputs[0], outputs[0]
+        for name in names:
+            if engine.get_tensor_dtype(name) != trt.DataType.FLOAT:
+                raise RuntimeError(f"tensor {name!r} of {self.onnx_path.name} is {engine.get_tensor_dtype(name)}, "
+                                   f"expected float32 input/output")
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info(f"cuda:{self.cuda.device} {self.key.gpu} (sm {self.key.compute_capability})",
+                          self.onnx_path.name, tensorrt=self.key.tensorrt, engine_file=str(self.engine_file),
+                          profile=[list(s) for s in self.profile], cuda_graph=self._graph is not None,
+                          cuda=self.cuda.name)
+
+    def _bind(self, shape: tuple[int, ...]) -> tuple[Any, Any, tuple[int, ...]]:
+        """Device buffers for a batch shape (allocated once per batch size) bound to the context."""
+        n = shape[0]
+        if not self.context.set_input_shape(self.input_name, shape):
+            raise RuntimeError(f"TensorRT rejected input shape {shape} (profile {self.profile})")
+        out_shape = tuple(self.context.get_tensor_shape(self.output_name))
+        if n not in self._buffers:
+            self._buffers[n] = (self.cuda.empty(shape), self.cuda.empty(out_shape))
+        d_in, d_out = self._buffers[n]
+        self.context.set_tensor_address(self.input_name, self.cuda.pointer(d_in))
+        self.context.set_tensor_address(self.output_name, self.cuda.pointer(d_out))
+        return d_in, d_out, out_shape
+
+    def _execute(self) -> None:
+        if not self.context.execute_async_v3(self.cuda.stream_handle(self._stream)):
+            raise RuntimeError("TensorRT execute_async_v3 failed")
+
+    def _run_chunk(self, windows: np.ndarray) -> np.ndarray:
+        d_in, d_out, out_shape = self._bind(windows.shape)
+        self.cuda.upload(d_in, windows, self._stream)
+        if self._use_graph and windows.shape[0] == 1:
+            if self._graph is None:
+                self._execute()  # one plain run first: TensorRT allocates lazily, which a capture cannot record
+                self.cuda.synchronize(self._stream)
+                self._graph = self.cuda.capture(self._stream, self._execute)
+            self.cuda.replay(self._graph, self._stream)
+        else:
+            self._execute()
+        out = np.empty(out_shape, dtype=np.float32)
+        self.cuda.download(out, d_out, self._stream)
+        self.cuda.synchronize(self._stream)
+        return out
+
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        max_batch = self.profile[2][0]
+        chunks = [self._run_chunk(windows[i:i + max_batch]) for i in range(0, len(windows), max_batch)]
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    def close(self) -> None:
+        self._graph = None
+        self._buffers.clear()
+        self.context = None
+        self.engine = None

@@ -1,0 +1,55 @@
+"""Calibration windows from NTU files, generated splits and .npy folders."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from sttr.calibration.calibration_data import load_windows, split_holdout
+
+from ._models import T, preprocess_dict
+
+
+def test_ntu_windows_shapes_labels_and_clip_groups(shared_data):
+    ws = load_windows(shared_data / "ntu60", T=T, M=2, preprocess=preprocess_dict())
+    assert ws.windows.shape[1:] == (3, T, 25, 2) and ws.windows.dtype == np.float32
+    assert len(np.unique(ws.groups)) == 10  # ten clips
+    first = ws.groups == 0  # S001C001P001R001A001: drink water
+    assert (ws.labels[first] == 0).all()
+    assert np.isfinite(ws.windows).all() and np.abs(ws.windows).max() < 10  # metres, centred
+
+
+def test_holdout_never_splits_a_clip(shared_data):
+    ws = load_windows(shared_data / "ntu60", T=T, M=2, preprocess=preprocess_dict())
+    cal, held = split_holdout(ws, 0.5)
+    assert len(cal) + len(held) == len(ws)
+    assert not set(cal.groups) & set(held.groups) and len(cal) and len(held)
+
+
+def test_npy_folder_and_limit(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "a.npy", rng.normal(size=(3, T, 25, 2)).astype(np.float32))
+    np.save(tmp_path / "b.npy", rng.normal(size=(4, 3, T, 25, 2)).astype(np.float32))
+    ws = load_windows(tmp_path, T=T, M=2)
+    assert ws.windows.shape == (5, 3, T, 25, 2) and not ws.has_labels
+    assert len(load_windows(tmp_path, T=T, M=2, limit=2)) == 2
+
+
+def test_generated_split(tmp_path):
+    pytest.importorskip("torch")
+    data = np.random.default_rng(0).normal(size=(3, 3, T, 25, 2)).astype(np.float32)
+    np.save(tmp_path / "test_data.npy", data)
+    with open(tmp_path / "test_label.pkl", "wb") as f:
+        pickle.dump((["s0", "s1", "s2"], [4, 5, 6]), f)
+    ws = load_windows(tmp_path, T=T, M=2)
+    assert ws.labels.tolist() == [4, 5, 6]
+    np.testing.assert_array_equal(ws.windows, data)
+
+
+def test_wrong_shape_and_missing_source(tmp_path):
+    np.save(tmp_path / "a.npy", np.zeros((3, 32, 25, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="T=64"):
+        load_windows(tmp_path, T=T, M=2)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_windows(tmp_path / "nope", T=T, M=2)
