@@ -11,8 +11,8 @@ from pathlib import Path
 
 __all__ = ["DEFAULT_BUNDLE_DIR", "DefaultModelMissingError", "default_bundle_dir"]
 
-# TODO(lead): the demo bundle's folder, e.g. Path(__file__).parent / "assets" / "msr_action3d_nano".
-DEFAULT_BUNDLE_DIR: Path | None = None
+# The demo bundle shipped in the package (see demo/bundle/MODEL_CARD.md).
+DEFAULT_BUNDLE_DIR: Path | None = Path(__file__).resolve().parent / "demo" / "bundle"
 
 
 class DefaultModelMissingError(FileNotFoundError):

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--openpose-dir", metavar="DIR", help="folder of OpenPose --write_json files")
     src.add_argument("--skeleton-sub", metavar="ADDR", help="subscribe to sttr.skeleton/1 frames at ADDR")
     src.add_argument("--replay", metavar="FILE.npz", help="replay a recorded skeleton sequence")
+    src.add_argument("--demo", action="store_true",
+                     help="replay the bundled held-out MSR Action3D recordings with the demo model and print "
+                          "truth next to prediction (received over ZeroMQ), then exit")
     model = p.add_argument_group("model (default: the bundled demo model)").add_mutually_exclusive_group()
     model.add_argument("--bundle", metavar="DIR", help="bundle folder written by `sttr export`")
     model.add_argument("--checkpoint", metavar="CKPT",
@@ -106,7 +109,10 @@ def _bundle_dir(args: argparse.Namespace) -> Path:
         return bundle_for_checkpoint(args.checkpoint)
     from ..default_model import default_bundle_dir
 
-    return default_bundle_dir()
+    path = default_bundle_dir()
+    print(f"sttr-live: no --bundle or --checkpoint given: using the bundled demo model ({path.name}: ST-TR trained "
+          f"on MSR Action3D, 20 actions; see {path / 'MODEL_CARD.md'})", file=sys.stderr)
+    return path
 
 
 class LiveApp:
@@ -114,7 +120,7 @@ class LiveApp:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.source = self.publisher = self.overlay = self.view = self.engine = None
+        self.source = self.publisher = self.overlay = self.view = self.engine = self.demo = None
         self.pipeline: Pipeline | None = None
         try:
             self._open()
@@ -135,13 +141,15 @@ class LiveApp:
                                   threads=a.threads or None)
         self.engine = engine
         kind, target = _source_choice(a)
+        if a.demo:
+            kind, target = "replay", self._open_demo()
         options: dict[str, Any] = {}
         if kind == "openpose" and a.image_size:
             options["image_size"] = tuple(a.image_size)
         self.source = open_live_source(kind, target, spec.layout, realtime=a.realtime, pose_model=a.pose_model,
                                        keep_image=bool(a.show or a.record), **options)
         observers: list[Any] = []
-        if not a.quiet:
+        if not a.quiet and not a.demo:  # the demo prints one line per prediction instead
             from ..terminal_view import TerminalView
 
             self.view = TerminalView()
@@ -159,11 +167,33 @@ class LiveApp:
                                  adapter=LayoutAdapter(spec.layout), tracker=PersonTracker(max_persons=spec.persons),
                                  observers=observers)
 
+    def _open_demo(self) -> Any:
+        """The demo's playlist, and its subscriber connected before the first window is made."""
+        from ..demo import TruthPrinter, build_playlist
+
+        if self.publisher is None:
+            raise ValueError("--demo shows what a subscriber receives over ZeroMQ: it cannot run with --no-pub")
+        playlist, segments = build_playlist()
+        print(f"sttr-live --demo: {len(segments)} held-out MSR Action3D recordings (test subjects), each played "
+              f"twice at {playlist.fps:g} fps; predictions received on {self.publisher.addr}:", file=sys.stderr)
+        self.demo = TruthPrinter(self.publisher.addr, segments, self.args.stream)
+        self.demo.start()
+        if not self.publisher.wait_for_subscriber(5.0):
+            raise RuntimeError(f"the demo subscriber did not connect to {self.publisher.addr} within 5 s")
+        return playlist
+
     def run(self) -> RunStats:
         assert self.pipeline is not None
-        return self.pipeline.run()
+        stats = self.pipeline.run()
+        if self.demo is not None:
+            self.demo.stop(expected=stats.predictions)
+            print(self.demo.summary(), file=sys.stderr)
+            self.demo = None
+        return stats
 
     def close(self) -> None:
+        if self.demo is not None:
+            self.demo.stop(expected=0, timeout_s=0.0)
         for part in (self.view, self.overlay, self.publisher, self.source, self.engine):
             if part is not None:
                 try:
