@@ -1,0 +1,166 @@
+"""Train and test on the three small real datasets with their protocols; print our accuracy next to the published.
+
+    python benchmarks/accuracy_small.py --data ../shared/data/small --cache /tmp/sttr_small --out accuracy_small.json
+    python benchmarks/accuracy_small.py --streams s-tr-bones t-tr-bones --reuse --out st-tr.json   # + T-TR, fused
+
+Datasets and protocols (see ../shared/data/small/SOURCES.md):
+* MSR Action3D P1 (AS1/AS2/AS3 cross-subject, mean) and P2 (20 actions, odd/even subjects);
+* Florence 3D P1 (leave-one-actor-out, mean of the 10 folds);
+* NATOPS (fixed UEA 180/180 split).
+Each run uses a config from `configs/small_*.yaml` (a reduced-width model, fixed cosine schedule, no validation
+split: the last epoch is the one tested, so nothing is selected on the test split). `--set` overrides any config key
+for every run (e.g. `--set optim.epochs=20` for a quick pass). Writes JSON with every run and the summary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Best published numbers (percent) from SOURCES.md; [R] = recalled from the paper, not read from its tables.
+PUBLISHED = {
+    "msr_action3d/P1": (94.8, "Liu et al. ECCV 2016, ST-LSTM + Trust Gate [R]"),
+    "msr_action3d/P2": (88.2, "Wang et al. CVPR 2012, Actionlet Ensemble [R]"),
+    "florence3d/P1": (87.04, "Devanne et al. 2014, Riemannian trajectories [R]"),
+    "natops/UEA": (93.9, "Zhang et al. AAAI 2020, TapNet [R]"),
+}
+
+
+def _runs(names: list[str], folds: list[int]) -> list[tuple[str, str, str]]:
+    """(dataset, protocol group, benchmark) triples to run."""
+    runs = []
+    if "msr_action3d" in names:
+        runs += [("msr_action3d", "P1", b) for b in ("as1", "as2", "as3")] + [("msr_action3d", "P2", "cs")]
+    if "florence3d" in names:
+        runs += [("florence3d", "P1", f"loao_{k}") for k in folds]
+    if "natops" in names:
+        runs += [("natops", "UEA", "uea")]
+    return runs
+
+
+def _generate(dataset: str, data: Path, cache: Path, window: int, bones: bool, benchmarks: list[str]) -> None:
+    from sttr.training.datasets import generate_florence3d, generate_msr_action3d, generate_natops
+
+    if dataset == "msr_action3d":
+        generate_msr_action3d(data / "MSRAction3D", cache / dataset, window=window, bones=bones,
+                              protocols=benchmarks)
+    elif dataset == "florence3d":
+        generate_florence3d(data / "Florence3D", cache / dataset, window=window, bones=bones, which=benchmarks)
+    else:
+        generate_natops(data / "NATOPS", cache / dataset, window=window, bones=bones)
+
+
+def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: list[str], stream: str | None,
+           reuse: bool) -> dict:
+    import yaml
+
+    from sttr.training.config import load_config
+    from sttr.training.trainer import Trainer
+
+    base = load_config(REPO / "configs" / f"small_{dataset}.yaml", overrides)
+    own = stream is None or stream == base.model.get("preset")
+    run_dir = work / dataset / (benchmark if own else f"{benchmark}__{stream}")
+    cfg = load_config(REPO / "configs" / f"small_{dataset}.yaml",
+                      [f"data.root={cache / dataset / benchmark}", f"work_dir={run_dir}", *overrides,
+                       *([] if own else [f"model.preset={stream}"])])
+    metrics_file, config_file = run_dir / "test" / "test_metrics.json", run_dir / "config.yaml"
+    start = time.perf_counter()
+    if reuse and metrics_file.is_file() and config_file.is_file() and \
+            yaml.safe_load(config_file.read_text()) == cfg.to_dict():
+        test, epochs = json.loads(metrics_file.read_text()), cfg.optim.epochs
+    else:
+        result = Trainer(cfg).fit()
+        test, epochs = result["test"], result["epochs_done"]
+    return {"dataset": dataset, "benchmark": benchmark, "top1": 100 * test["top1"], "top5": 100 * test["top5"],
+            "num_test": test["num_samples"], "epochs": epochs, "train_s": time.perf_counter() - start,
+            "preset": cfg.model.get("preset"), "model": cfg.model, "window": cfg.data.window,
+            "scores": str(run_dir / "test" / "test_scores.pkl"), "labels": str(cache / dataset / benchmark)}
+
+
+def _fuse(runs: list[dict]) -> dict:
+    """The streams' test scores summed by sample name (equal weights: the paper's ST-TR fusion)."""
+    from sttr.training.ensemble import ensemble_metrics, fuse_scores, labels_by_name
+    from sttr.training.evaluate import load_scores
+    from sttr.training.feeder import read_labels
+
+    fused = fuse_scores([load_scores(r["scores"]) for r in runs], sources=[r["scores"] for r in runs])
+    m = ensemble_metrics(fused, labels_by_name(*read_labels(Path(runs[0]["labels"]) / "test_label.pkl")))
+    return {**runs[0], "preset": "+".join(r["preset"] for r in runs), "top1": 100 * m["top1"],
+            "top5": 100 * m["top5"], "train_s": sum(r["train_s"] for r in runs), "model": None}
+
+
+def _summary(results: list[dict]) -> list[dict]:
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        groups.setdefault(f"{r['dataset']}/{r['group']}|{r['preset']}", []).append(r)
+    rows = []
+    for key, rs in groups.items():
+        protocol, preset = key.split("|")
+        mean = sum(r["top1"] for r in rs) / len(rs)
+        pooled = 100 * sum(r["top1"] * r["num_test"] / 100 for r in rs) / sum(r["num_test"] for r in rs)
+        pub, src = PUBLISHED.get(protocol, (None, ""))
+        rows.append({"protocol": protocol, "model": preset, "runs": [r["benchmark"] for r in rs],
+                     "ours_mean_top1": mean, "ours_pooled_top1": pooled, "published_best": pub,
+                     "published_source": src, "beats_published": None if pub is None else mean > pub})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "small"), help="the small datasets folder")
+    p.add_argument("--cache", default="/tmp/sttr_small", help="where generated datasets and runs go")
+    p.add_argument("--datasets", nargs="+", default=["msr_action3d", "florence3d", "natops"],
+                   choices=["msr_action3d", "florence3d", "natops"])
+    p.add_argument("--folds", default="1-10", help="Florence leave-one-actor-out folds, e.g. 1-10 or 1,2,3")
+    p.add_argument("--set", nargs="*", default=[], dest="overrides", help="config overrides for every run")
+    p.add_argument("--streams", nargs="+", help="presets to train per run (e.g. s-tr-bones t-tr-bones); with more "
+                   "than one, their test scores are also fused by sample name (default: the config's preset)")
+    p.add_argument("--only", nargs="+", help="run only these benchmarks (e.g. as1 as2 as3 cs loao_1 uea)")
+    p.add_argument("--reuse", action="store_true", help="reuse finished runs whose saved config is identical")
+    p.add_argument("--out", help="write the results as JSON")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    a, _, b = args.folds.partition("-")
+    folds = list(range(int(a), int(b) + 1)) if b else [int(x) for x in args.folds.split(",")]
+    data, cache = Path(args.data), Path(args.cache)
+    from sttr.training.config import load_config
+
+    results = []
+    for dataset, group, benchmark in _runs(args.datasets, folds):
+        if args.only and benchmark not in args.only:
+            continue
+        cfg = load_config(REPO / "configs" / f"small_{dataset}.yaml", args.overrides)
+        bones = str(cfg.model.get("preset", "")).endswith("bones")
+        _generate(dataset, data, cache / f"T{cfg.data.window}{'b' if bones else ''}", cfg.data.window, bones,
+                  [benchmark])
+        streams = []
+        for stream in args.streams or [None]:
+            r = _train(dataset, benchmark, cache / f"T{cfg.data.window}{'b' if bones else ''}", cache / "runs",
+                       args.overrides, stream, args.reuse)
+            streams.append(r)
+        if len(streams) > 1:
+            streams.append(_fuse(streams))
+        for r in streams:
+            r["group"] = group
+            results.append(r)
+            print(f"{dataset:13s} {benchmark:8s} {r['preset']:24s} top-1 {r['top1']:6.2f}%  "
+                  f"({r['num_test']} test samples, {r['train_s']:.0f} s)", flush=True)
+    rows = _summary(results)
+    print(f"\n{'protocol':18s} {'model':24s} {'ours (mean top-1)':>18s} {'best published':>15s}  source")
+    for row in rows:
+        pub = "-" if row["published_best"] is None else f"{row['published_best']:.2f}"
+        print(f"{row['protocol']:18s} {row['model']:24s} {row['ours_mean_top1']:17.2f}% {pub:>14s}%  "
+              f"{row['published_source']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"runs": results, "summary": rows, "folds": folds,
+                                              "overrides": args.overrides}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

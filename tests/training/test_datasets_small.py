@@ -1,0 +1,98 @@
+"""Readers of the small real datasets (protocol sizes from SOURCES.md) and of custom datasets."""
+import numpy as np
+import pytest
+
+from sttr.training.datasets import (CustomProtocol, generate_custom, generate_natops, load_custom, load_florence3d,
+                                    load_msr_action3d, load_natops, resample)
+from sttr.training.datasets.custom import custom_splits
+from sttr.training.datasets.florence3d import protocol_splits as florence_splits
+from sttr.training.datasets.msr_action3d import protocol_splits as msr_splits
+from sttr.training.feeder import SkeletonFeeder
+
+
+@pytest.fixture(scope="module")
+def msr(shared_data):
+    return load_msr_action3d(shared_data / "small" / "MSRAction3D")
+
+
+def test_msr_action3d_protocol_sizes_and_zero_frames(msr):
+    assert len(msr) == 557
+    sizes = {p: tuple(len(v) for v in msr_splits(msr, p)[0].values()) for p in ("as1", "as2", "as3", "cs")}
+    assert sizes == {"as1": (114, 105), "as2": (116, 112), "as3": (111, 111), "cs": (284, 273)}
+    by_name = {s.name: s for s in msr}
+    assert all(np.any(s.joints.reshape(len(s.joints), -1) != 0, axis=1).all() for s in msr)
+    assert by_name["a20_s02_e01"].joints.shape[0] < 55 - 20  # ~30 all-zero frames of 55 dropped
+    head, foot = 19, 17
+    y = np.concatenate([s.joints[:, 0, :, 1] for s in msr[:30]])
+    assert y[:, head].mean() > 0.3 and y[:, foot].mean() < -0.8
+    _, label_map = msr_splits(msr, "as1")
+    assert sorted(label_map.values()) == list(range(8))
+
+
+def test_florence3d_height_axis_and_leave_one_actor_out(shared_data):
+    samples = load_florence3d(shared_data / "small" / "Florence3D")
+    assert len(samples) == 215 and sum(len(s.joints) for s in samples) == 4016
+    head, spine = 0, 2
+    assert all(s.joints[:, 0, head, 1].mean() > s.joints[:, 0, spine, 1].mean() for s in samples)
+    assert 1.5 < np.mean([s.joints[:, 0, spine, 2].mean() for s in samples]) < 4  # depth, metres
+    splits = florence_splits(samples, "loao_1")
+    assert (len(splits["train"]), len(splits["test"])) == (186, 29)
+    halves = florence_splits(samples, "split_1", shared_data / "small" / "Florence3D")
+    assert len(halves["train"]) + len(halves["test"]) == 215
+
+
+def test_natops_parse_and_generated_files_feed_the_trainer(shared_data, tmp_path):
+    root = shared_data / "small" / "NATOPS"
+    train = load_natops(root, "train")
+    assert len(train) == 180 and train[0].joints.shape == (51, 1, 8, 3)
+    assert np.bincount([s.label for s in train]).tolist() == [30] * 6
+    folder = generate_natops(root, tmp_path, window=16)["uea"]
+    feeder = SkeletonFeeder(folder, "test")
+    assert len(feeder) == 180 and feeder.shape == (3, 16, 8, 1) and feeder.layout.name == "natops8"
+    assert feeder.meta.label_names[0] == "I have command" and feeder.meta.preprocess["window"] == 16
+
+
+def test_resample_keeps_end_points():
+    seq = np.arange(5, dtype=np.float32)[:, None, None, None] * np.ones((5, 1, 2, 3), np.float32)
+    out = resample(seq, 9)
+    assert out.shape == (3, 9, 2, 1)
+    np.testing.assert_allclose(out[0, :, 0, 0], np.linspace(0, 4, 9))
+
+
+def _write_custom(folder, n=8):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["file,label,subject,camera"]
+    for i in range(n):
+        shape = (10 + i, 20, 3) if i % 2 else (10 + i, 2, 20, 3)
+        arr = rng.normal(size=shape).astype(np.float32)
+        arr[0] = 0  # an empty frame, dropped
+        np.save(folder / f"clip{i}.npy", arr)
+        rows.append(f"clip{i}.npy,{'wave' if i % 2 else 'kick'},{i % 4 + 1},{i % 2 + 1}")
+    (folder / "samples.csv").write_text("\n".join(rows) + "\n")
+    (folder / "train.txt").write_text("clip0.npy\nclip1.npy\nclip2.npy\n")
+
+
+def test_custom_dataset_protocols_and_output(tmp_path):
+    _write_custom(tmp_path / "raw")
+    samples, classes = load_custom(tmp_path / "raw", "kinect20")
+    assert classes == ["kick", "wave"] and samples[1].joints.shape == (10, 2, 20, 3)  # person slot padded
+    assert samples[0].joints.shape[0] == 9
+    by_subject = custom_splits(samples, CustomProtocol(test_subjects=[1]))
+    assert by_subject["test"] == [0, 4]
+    by_camera = custom_splits(samples, CustomProtocol(train_cameras=[1]))
+    assert by_camera["train"] == [0, 2, 4, 6]
+    by_file = custom_splits(samples, CustomProtocol(train_list="train.txt"), tmp_path / "raw")
+    assert by_file["train"] == [0, 1, 2] and len(by_file["test"]) == 5
+    with pytest.raises(ValueError, match="exactly one"):
+        custom_splits(samples, CustomProtocol(test_subjects=[1], test_cameras=[1]))
+    out = generate_custom(tmp_path / "raw", tmp_path / "out", "kinect20", CustomProtocol(test_subjects=[1]), window=12)
+    feeder = SkeletonFeeder(out, "train")
+    assert feeder.shape == (3, 12, 20, 2) and feeder.meta.subjects == [2, 3, 4, 2, 3, 4]
+
+
+def test_custom_dataset_bad_shape_is_named(tmp_path):
+    _write_custom(tmp_path / "raw", n=2)
+    np.save(tmp_path / "raw" / "clip1.npy", np.zeros((5, 25, 3), np.float32))
+    with pytest.raises(ValueError, match=r"clip1\.npy.*V = 20"):
+        load_custom(tmp_path / "raw", "kinect20")

@@ -1,0 +1,115 @@
+"""Trainer: exact resume, loss falls, NaN stops cleanly, the validation-chosen checkpoint is the one tested."""
+import pickle
+
+import pytest
+import torch
+
+from sttr.training.config import TrainConfig
+from sttr.training.state import load_state
+from sttr.training.trainer import Trainer, TrainingDiverged
+
+from ._data import make_dataset
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return make_dataset(tmp_path_factory.mktemp("ds"), layout="natops8", n_train=12, n_test=6, T=8, M=1, subjects=3)
+
+
+def _cfg(root, work, **over):
+    d = {"model": {"preset": "nano"}, "work_dir": str(work), "progress": False, "tensorboard": False,
+         "data": {"root": str(root), "batch_size": 3, "num_workers": 0, "val_fraction": 0.25},
+         "optim": {"epochs": 2, "milestones": [1], "lr": 0.05, "accumulate": 2},
+         "augment": {"rotate": 10, "scale": 0.1, "mirror": 0.5, "crop": [0.7, 1.0]}}
+    for key, value in over.items():
+        section, name = key.split("__")
+        d[section][name] = value
+    return TrainConfig.from_dict(d)
+
+
+def _params(path):
+    return load_state(path)["model"]
+
+
+def test_interrupted_and_resumed_run_reaches_the_identical_state(root, tmp_path):
+    Trainer(_cfg(root, tmp_path / "a")).fit()
+    Trainer(_cfg(root, tmp_path / "b")).fit(max_epochs=1)
+    assert load_state(tmp_path / "b" / "last.pt")["epoch"] == 1
+    Trainer(_cfg(root, tmp_path / "b"), resume=True).fit()
+    a, b = _params(tmp_path / "a" / "last.pt"), _params(tmp_path / "b" / "last.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    sa, sb = load_state(tmp_path / "a" / "last.pt"), load_state(tmp_path / "b" / "last.pt")
+    assert sa["epoch"] == sb["epoch"] == 2 and sa["best"] == sb["best"]
+    assert sa["optimizer"]["state"].keys() == sb["optimizer"]["state"].keys()
+    assert (tmp_path / "b" / "log.csv").read_text().count("\n") == 3  # header + 2 epochs, no duplicates
+
+
+def test_resume_without_state_names_the_file(root, tmp_path):
+    with pytest.raises(FileNotFoundError, match="last.pt"):
+        Trainer(_cfg(root, tmp_path), resume=True)
+
+
+def test_loss_falls_on_an_easy_task(root, tmp_path):
+    cfg = _cfg(root, tmp_path, optim__epochs=8, optim__milestones=[], optim__accumulate=1, data__val_fraction=0.0,
+               data__batch_size=6, optim__lr=0.1)
+    cfg.augment = type(cfg.augment)()
+    trainer = Trainer(cfg)
+    first = trainer.train_epoch(0)["train_loss"]
+    for epoch in range(1, 8):
+        last = trainer.train_epoch(epoch)["train_loss"]
+    assert last < 0.7 * first
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(root, tmp_path):
+    trainer = Trainer(_cfg(root, tmp_path))
+    trainer.fit(max_epochs=1)
+    before = _params(tmp_path / "last.pt")
+    calls = {"n": 0}
+    real = trainer.criterion
+
+    def poisoned(logits, y):
+        calls["n"] += 1
+        loss = real(logits, y)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    trainer.criterion = poisoned
+    with pytest.raises(TrainingDiverged, match=r"epoch 2, step 2.*last\.pt \(after epoch 1\)"):
+        trainer.fit()
+    state = load_state(tmp_path / "last.pt")
+    assert state["epoch"] == 1
+    for key, value in before.items():
+        assert torch.equal(state["model"][key], value)
+
+
+def test_chosen_checkpoint_is_tested_on_the_test_split(root, tmp_path):
+    from sttr.model.checkpoint import load_checkpoint
+
+    result = Trainer(_cfg(root, tmp_path)).fit()
+    ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert ckpt.meta["epoch"] == result["best_epoch"] and ckpt.meta["val_subjects"]
+    assert ckpt.labels == ["class0", "class1", "class2"]
+    with open(tmp_path / "test" / "test_scores.pkl", "rb") as f:
+        scores = pickle.load(f)
+    assert sorted(scores) == [f"test_{i:03d}" for i in range(6)]
+    model = ckpt.build_model()
+    from sttr.training.feeder import SkeletonFeeder
+    x = torch.stack([SkeletonFeeder(root, "test")[i][0] for i in range(6)])
+    with torch.no_grad():
+        expect = model(x).numpy()
+    for i in range(6):
+        torch.testing.assert_close(torch.from_numpy(scores[f"test_{i:03d}"]), torch.from_numpy(expect[i]),
+                                   rtol=1e-4, atol=1e-4)
+
+
+def test_bf16_autocast_trains_on_cpu(root, tmp_path):
+    trainer = Trainer(TrainConfig.from_dict({**_cfg(root, tmp_path, optim__epochs=1).to_dict(), "precision": "bf16"}))
+    result = trainer.fit()
+    assert result["epochs_done"] == 1 and 0 <= result["test"]["top1"] <= 1
+
+
+def test_fp16_on_cpu_is_refused(root, tmp_path):
+    cfg = TrainConfig.from_dict({**_cfg(root, tmp_path).to_dict(), "precision": "fp16"})
+    with pytest.raises(ValueError, match="fp16"):
+        Trainer(cfg)
