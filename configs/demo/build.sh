@@ -6,7 +6,7 @@ RAW=${1:-../shared/data/small/MSRAction3D}
 OUT=runs/demo
 PY=${PY:-.venv/bin/python}
 STTR=${STTR:-.venv/bin/sttr}
-$PY -m sttr.training.datasets msr_action3d --root "$RAW" --out $OUT/data --window 32 --bones --protocols cs
+$STTR gendata msr_action3d --root "$RAW" --out $OUT/data --window 32 --bones --protocols cs
 $STTR train --config configs/demo/msr_action3d_demo.yaml --set data.root=$OUT/data/cs work_dir=$OUT/run
 rm -rf $OUT/bundle
 $STTR export $OUT/run/best.pt --out $OUT/bundle --data $OUT/data/cs/test_data.npy

@@ -277,3 +277,17 @@ def test_second_benchmark_reuses_the_first(ntu_raw, tmp_path, monkeypatch):
         assert names_a == names_b and labels_a == labels_b
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         assert meta_a["skipped"] == meta_b["skipped"] and meta_a["fingerprint"] == meta_b["fingerprint"]
+
+
+def test_gendata_cli_also_builds_the_small_datasets(shared_data, tmp_path):
+    import numpy as np
+
+    from sttr.training.cli.gendata import main
+
+    root = shared_data / "small" / "NATOPS"
+    if not root.is_dir():
+        pytest.skip(f"NATOPS not found at {root}")
+    assert main(["natops", "--root", str(root), "--out", str(tmp_path), "--window", "16"]) == 0
+    data = np.load(tmp_path / "uea" / "train_data.npy", mmap_mode="r")
+    assert data.shape == (180, 3, 16, 8, 1)
+    assert main(["natops", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2

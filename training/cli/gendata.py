@@ -4,6 +4,8 @@
     sttr gendata ntu120 --raw nturgb+d_skeletons nturgbd_skeletons_s018_to_s032 --out data/ntu120 --benchmark xset
     sttr gendata kinetics --raw kinetics-skeleton/kinetics_val --labels kinetics-skeleton/kinetics_val_label.json \\
         --out data/kinetics
+    sttr gendata msr_action3d --root MSRAction3D --out data/msr --window 32 --bones   (also florence3d, natops,
+        custom: the small complete datasets and your own folders; `sttr gendata custom --help`)
 
 Writes `{out}/{benchmark}/{train,test}_data.npy` (float32 N, C, T, V, M), `_label.pkl` and `_meta.json`; a rerun
 continues an interrupted run and keeps finished splits. Unreadable files are skipped and listed. With a complete
@@ -38,7 +40,8 @@ def _common(p: argparse.ArgumentParser, pre_norm: str, padding: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sttr gendata", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="dataset", required=True, metavar="{ntu60,ntu120,kinetics}")
+    sub = parser.add_subparsers(dest="dataset", required=True,
+                                metavar="{ntu60,ntu120,kinetics,msr_action3d,florence3d,natops,custom}")
     for name, benchmarks, raw_help in (
             ("ntu60", ("xsub", "xview"), "folder(s) holding the NTU-60 .skeleton files (searched recursively)"),
             ("ntu120", ("xsub", "xset"), "the S001-S017 and S018-S032 .skeleton folders (searched recursively)")):
@@ -125,7 +128,16 @@ def _run_kinetics(args: argparse.Namespace) -> int:
     return 0
 
 
+# Small complete datasets and custom folders have their own generator (training/datasets).
+SMALL_DATASETS = ("msr_action3d", "florence3d", "natops", "custom")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SMALL_DATASETS:
+        from ..datasets.__main__ import main as small_main
+
+        return small_main(argv, prog="sttr gendata")
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -12,8 +12,8 @@ import logging
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sttr.training.datasets", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m sttr.training.datasets") -> int:
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("name", choices=("msr_action3d", "florence3d", "natops", "custom"))
     p.add_argument("--root", required=True, help="the raw dataset folder")
     p.add_argument("--out", required=True, help="output folder (one sub-folder per protocol)")
