@@ -25,6 +25,7 @@ from .export_onnx import Exporter, export_onnx
 from .fp16 import convert_to_fp16
 from .model_source import ModelSource, load_model_source
 from .parity import compare_logits, onnx_logits, torch_logits
+from .single_person import P1_FILE, export_single_person, p1_key, supports_single_person, zero_other_persons
 
 __all__ = ["ExportOptions", "ParityError", "export_bundle", "tool_versions", "synthetic_windows", "check_parity"]
 
@@ -53,6 +54,7 @@ class ExportOptions:
         atol: Absolute logit tolerance of the parity check.
         rtol: Tolerance relative to the largest reference logit.
         include_checkpoint: Store the checkpoint as `model.pt` (needed by the torch engine).
+        single_person: Also write `model.p1.onnx`, the graph for windows with only slot 0 present (fixed T only).
         overwrite: Replace an existing bundle folder.
     """
 
@@ -68,6 +70,7 @@ class ExportOptions:
     rtol: float = 1e-4
     include_checkpoint: bool = True
     overwrite: bool = False
+    single_person: bool = True
 
 
 def tool_versions() -> dict[str, str]:
@@ -175,10 +178,17 @@ def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions |
                               rtol=opts.rtol, what="model.onnx")
         export_info["parity"] = {"data": data_name, **parity}
         models = {"fp32": "model.onnx"}
+        if opts.single_person and supports_single_person(src.model, opts.dynamic_time):
+            export_info["single_person"] = _export_p1(src.model, tmp, windows, labels, opts)
+            models[p1_key("fp32")] = P1_FILE
         calibration: dict[str, Any] = {}
         if opts.fp16:
             calibration["fp16"] = fp16_report(tmp / "model.onnx", tmp / "model.fp16.onnx", windows, labels)
             models["fp16"] = "model.fp16.onnx"
+            if p1_key("fp32") in models:
+                calibration["fp16"]["single_person"] = fp16_report(
+                    tmp / P1_FILE, tmp / "model.p1.fp16.onnx", zero_other_persons(windows), labels)
+                models[p1_key("fp16")] = "model.p1.fp16.onnx"
         if opts.include_checkpoint:
             _write_checkpoint(src, tmp / "model.pt")
         data = {
@@ -197,6 +207,15 @@ def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions |
             shutil.rmtree(tmp, ignore_errors=True)
     log.info("bundle %s written: %s", out, sorted(written["files"]))
     return written
+
+
+def _export_p1(model, tmp: Path, windows: np.ndarray, labels, opts: ExportOptions) -> dict[str, Any]:
+    """Export `model.p1.onnx` and check it against the full PyTorch model on windows with slots 1.. zeroed."""
+    one = zero_other_persons(windows)
+    info = export_single_person(model, tmp / P1_FILE, example=one[:2], opset=opts.opset, exporter=opts.exporter)
+    parity = check_parity(torch_logits(model, one), onnx_logits(tmp / P1_FILE, one), labels, atol=opts.atol,
+                          rtol=opts.rtol, what=P1_FILE)
+    return {"file": P1_FILE, "exporter": info["exporter"], "opset": info["opset"], "parity": parity}
 
 
 def fp16_report(src: Path, dst: Path, windows: np.ndarray, labels) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from .calibration_data import WindowSet, load_windows, split_holdout
 from .fp16 import convert_to_fp16
 from .int8 import CalibrationMethodName, quantize_int8
 from .parity import compare_logits, onnx_logits
+from .single_person import p1_key, zero_other_persons
 from .temperature import temperature_report
 
 __all__ = ["CalibrateOptions", "AgreementFloorError", "calibrate_bundle"]
@@ -106,22 +107,19 @@ def calibrate_bundle(bundle_dir: str | Path, opts: CalibrateOptions) -> dict[str
     staged: dict[str, Path] = {}
     reports: dict[str, Any] = {"data": {"source": cal.source, "calibration_windows": len(cal),
                                         "held_out_windows": len(held)}}
+    p1 = info.data["models"].get(p1_key("fp32"))
     try:
-        if opts.int8:
-            tmp = _temp_path(root, "model.int8.onnx")
-            staged["model.int8.onnx"] = tmp
-            report = quantize_int8(info.model_path("fp32"), tmp, cal.windows, method=opts.method,
-                                   symmetric_activations=opts.symmetric_activations)
-            report["held_out"] = compare_logits(fp32, onnx_logits(tmp, held.windows), labels)
-            _floor(report["held_out"], opts.min_agreement, "INT8")
-            reports["int8"] = report
-        if opts.fp16:
-            tmp = _temp_path(root, "model.fp16.onnx")
-            staged["model.fp16.onnx"] = tmp
-            report = convert_to_fp16(info.model_path("fp32"), tmp)
-            report["held_out"] = compare_logits(fp32, onnx_logits(tmp, held.windows), labels)
-            _floor(report["held_out"], opts.min_agreement, "FP16")
-            reports["fp16"] = report
+        for precision in ("int8", "fp16"):
+            if not getattr(opts, precision):
+                continue
+            report = _make(info.model_path("fp32"), _staged(root, f"model.{precision}.onnx", staged), precision,
+                           cal.windows, held.windows, fp32, labels, opts)
+            if p1 is not None:  # the single-person graph, calibrated and checked on windows with slots 1.. zeroed
+                one = zero_other_persons(held.windows)
+                report["single_person"] = _make(
+                    root / p1, _staged(root, f"model.p1.{precision}.onnx", staged), precision,
+                    zero_other_persons(cal.windows), one, onnx_logits(root / p1, one), labels, opts)
+            reports[precision] = report
         if opts.temperature:
             reports["temperature"] = _temperature(fp32, held, info.num_classes)
         reports["min_agreement"] = opts.min_agreement
@@ -129,6 +127,23 @@ def calibrate_bundle(bundle_dir: str | Path, opts: CalibrateOptions) -> dict[str
     finally:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)
+
+
+def _make(src: Path, dst: Path, precision: str, cal: np.ndarray, held: np.ndarray, fp32: np.ndarray, labels,
+          opts: CalibrateOptions) -> dict[str, Any]:
+    """Write the INT8 or FP16 model of `src` to `dst` and compare it with the FP32 logits on the held-out windows."""
+    if precision == "int8":
+        report = quantize_int8(src, dst, cal, method=opts.method, symmetric_activations=opts.symmetric_activations)
+    else:
+        report = convert_to_fp16(src, dst)
+    report["held_out"] = compare_logits(fp32, onnx_logits(dst, held), labels)
+    _floor(report["held_out"], opts.min_agreement, f"{precision.upper()} ({src.name})")
+    return report
+
+
+def _staged(root: Path, name: str, staged: dict[str, Path]) -> Path:
+    staged[name] = _temp_path(root, name)
+    return staged[name]
 
 
 def _temp_path(root: Path, name: str) -> Path:
@@ -144,7 +159,8 @@ def _commit(info: BundleInfo, staged: dict[str, Path], reports: dict[str, Any]) 
     for name, tmp in staged.items():
         os.chmod(tmp, default_file_mode())
         os.replace(tmp, info.root / name)
-        data["models"]["int8" if ".int8." in name else "fp16"] = name
+        precision = "int8" if ".int8." in name else "fp16"
+        data["models"][p1_key(precision) if name.startswith("model.p1.") else precision] = name
     for key in ("int8", "fp16", "temperature", "data", "min_agreement"):
         if key in reports:
             data["calibration"][key] = reports[key]

@@ -71,7 +71,9 @@ def _preprocess(src: Path, dst: Path) -> None:
 
 def quantize_int8(src: str | Path, dst: str | Path, windows: np.ndarray, *, method: CalibrationMethodName = "minmax",
                   percentile: float = 99.999, symmetric_activations: bool = True, per_channel: bool = True,
-                  op_types: Iterable[str] = DEFAULT_OP_TYPES, batch: int = 8) -> dict[str, Any]:
+                  op_types: Iterable[str] = DEFAULT_OP_TYPES, batch: int = 8, reduce_range: bool = False,
+                  quant_format: Literal["qdq", "qoperator"] = "qdq",
+                  exclude_activation_matmuls: bool = False) -> dict[str, Any]:
     """Write the Q/DQ INT8 model of the FP32 model `src` to `dst`, calibrated on `windows`.
 
     Args:
@@ -85,6 +87,11 @@ def quantize_int8(src: str | Path, dst: str | Path, windows: np.ndarray, *, meth
         per_channel: One weight scale per output channel.
         op_types: Operator types whose inputs are quantized.
         batch: Calibration batch size.
+        reduce_range: 7-bit weights (avoids int16 overflow in VNNI-less CPU kernels; costs precision).
+        quant_format: `qdq` (Q/DQ pairs; what TensorRT needs, the bundle's `model.int8.onnx`) or `qoperator`
+            (QLinearConv/QLinearMatMul; ONNX Runtime CPU only).
+        exclude_activation_matmuls: Keep MatMuls whose two inputs are both activations (the attention products
+            q k^T and attention @ v) in float.
 
     Returns:
         The settings and graph statistics for the bundle's `calibration.int8` report.
@@ -94,6 +101,8 @@ def quantize_int8(src: str | Path, dst: str | Path, windows: np.ndarray, *, meth
     windows = np.asarray(windows, dtype=np.float32)
     if windows.ndim != 5 or not len(windows):
         raise ValueError(f"calibration windows must be a non-empty (N, C, T, V, M) array, got {windows.shape}")
+    if quant_format not in ("qdq", "qoperator"):
+        raise ValueError(f"quant_format must be 'qdq' or 'qoperator', got {quant_format!r}")
     calib = _method(method)
     extra = {"ActivationSymmetric": bool(symmetric_activations), "WeightSymmetric": True}
     if method == "percentile":
@@ -104,12 +113,15 @@ def quantize_int8(src: str | Path, dst: str | Path, windows: np.ndarray, *, meth
         _preprocess(src, pre)
         import onnx
 
-        input_name = onnx.load(str(pre), load_external_data=False).graph.input[0].name
+        proto = onnx.load(str(pre), load_external_data=False)
+        input_name = proto.graph.input[0].name
+        excluded = _activation_matmuls(proto) if exclude_activation_matmuls else []
         chatter = io.StringIO()  # the calibrators print progress to stdout
         with contextlib.redirect_stdout(chatter):
             quantize_static(str(pre), str(dst), _WindowReader(input_name, windows, batch),
-                            quant_format=QuantFormat.QDQ, op_types_to_quantize=list(op_types),
-                            per_channel=per_channel, reduce_range=False,
+                            quant_format=QuantFormat.QDQ if quant_format == "qdq" else QuantFormat.QOperator,
+                            op_types_to_quantize=list(op_types), nodes_to_exclude=excluded,
+                            per_channel=per_channel, reduce_range=bool(reduce_range),
                             activation_type=QuantType.QInt8 if symmetric_activations else QuantType.QUInt8,
                             weight_type=QuantType.QInt8, calibrate_method=calib, extra_options=extra)
         log.debug("quantize_static output: %s", chatter.getvalue())
@@ -117,7 +129,16 @@ def quantize_int8(src: str | Path, dst: str | Path, windows: np.ndarray, *, meth
     log.info("INT8 model %s: %s", dst, stats)
     return {"method": method, "percentile": percentile if method == "percentile" else None,
             "calibration_windows": int(len(windows)), "per_channel": per_channel,
-            "symmetric_activations": bool(symmetric_activations), "op_types": list(op_types), **stats}
+            "symmetric_activations": bool(symmetric_activations), "op_types": list(op_types),
+            "reduce_range": bool(reduce_range), "quant_format": quant_format,
+            "excluded_activation_matmuls": len(excluded), **stats}
+
+
+def _activation_matmuls(proto) -> list[str]:
+    """Names of MatMul nodes neither of whose inputs is a weight (initializer or constant)."""
+    consts = {i.name for i in proto.graph.initializer}
+    consts |= {o for n in proto.graph.node if n.op_type == "Constant" for o in n.output}
+    return [n.name for n in proto.graph.node if n.op_type == "MatMul" and not (set(n.input) & consts)]
 
 
 def qdq_statistics(path: str | Path) -> dict[str, int]:

@@ -7,6 +7,7 @@ A bundle is what `sttr export` writes and every engine loads:
         model.onnx           FP32, input `x` (N, C, T, V, M) float32 -> `logits` (N, K) float32
         model.fp16.onnx      (optional) FP16 graph with float32 input/output
         model.int8.onnx      (optional) explicit Q/DQ INT8 graph with float32 input/output
+        model.p1[.fp16|.int8].onnx  (optional) the same for windows whose slots 1.. are all zero (`models['p1.*']`)
         model.pt             (optional) the sttr checkpoint, for the torch engine
 
 `bundle.json` keys (format `sttr.bundle/1`): `format`, `created`, `model` (`config`, `source`, `meta`), `input`
@@ -237,6 +238,12 @@ class BundleInfo:
             raise BundleMismatchError(f"bundle {self.root} has no {precision} model (it has {self.precisions}); "
                                       f"make one with `{hint}`")
         return self.root / name
+
+    def single_person_path(self, precision: str = "fp32") -> Path | None:
+        """The single-person graph of a precision (`models['p1.<precision>']`, for windows whose person slots other
+        than slot 0 are all zero), or None when the bundle has none (older bundles, `--dynamic-time`)."""
+        name = self.data["models"].get(f"p1.{precision}")
+        return self.root / name if name else None
 
     def file_sha256(self, name: str) -> str:
         return str(self.data["files"][name]["sha256"])

@@ -224,6 +224,22 @@ class STTR(nn.Module):
             self._empty_cache[key] = self._trunk(folded, raw).detach()
         return self._empty_cache[key]
 
+    def slot_features(self, x: torch.Tensor, slot: int = 0) -> torch.Tensor:
+        """Pooled features (N, C_last) of one person slot of windows x (N, C, T, V, M), data-normalised exactly as
+        in `forward` (the other slots are ignored). Trace-friendly: no validation, no caching."""
+        n, _, t, v, m = x.shape
+        folded, raw = self._fold(x)
+        folded = folded.view(n, m, *folded.shape[1:])[:, slot]
+        if raw is not None:
+            raw = raw.view(n, m, *raw.shape[1:])[:, slot]
+        return self._trunk(folded, raw)
+
+    def empty_person_features(self, t: int, dtype: torch.dtype = torch.float32,
+                              device: torch.device | str = "cpu") -> torch.Tensor:
+        """Pooled features (M, C_last) of an all-zero person in each slot for windows of t frames (eval mode)."""
+        with torch.no_grad():
+            return self._empty_features(int(t), dtype, torch.device(device)).clone()
+
     def train(self, mode: bool = True) -> "STTR":
         self._empty_cache.clear()
         return super().train(mode)

@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder (default: synthetic windows)")
     p.add_argument("--samples", type=int, default=64, help="at most this many parity windows (default 64)")
     p.add_argument("--no-checkpoint", action="store_true", help="do not store model.pt (no torch engine)")
+    p.add_argument("--no-single-person", action="store_true",
+                   help="do not write model.p1.onnx (the faster graph for windows with only person slot 0 present)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -41,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     opts = ExportOptions(window=args.window, persons=args.persons, opset=args.opset, exporter=args.exporter,
                          dynamic_time=args.dynamic_time, fp16=args.fp16, data=args.data, samples=args.samples,
-                         include_checkpoint=not args.no_checkpoint, overwrite=args.overwrite)
+                         include_checkpoint=not args.no_checkpoint, overwrite=args.overwrite,
+                         single_person=not args.no_single_person)
     try:
         bundle = export_bundle(args.checkpoint, args.out, opts)
     except (ParityError, FileExistsError, FileNotFoundError, ValueError) as err:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +33,14 @@ def _has(module: str) -> bool:
 
 
 def _gpu_visible() -> bool:
-    """A CUDA GPU is usable through torch or cuda-python (checked without importing them when absent)."""
-    if _has("torch"):
-        import torch
+    """A CUDA GPU is usable, checked without importing torch (the live path stays torch-free on CPU boxes).
 
-        if torch.cuda.is_available():
-            return True
+    Signs, cheapest first: an NVIDIA device node (`/dev/nvidia0`, `/dev/nvidiactl`), else `nvidia-smi` on PATH
+    listing a GPU; then cuda-python's device count when it is installed. ONNX Runtime's CUDA/TensorRT execution
+    providers alone are not enough (onnxruntime-gpu lists them on machines without a GPU).
+    """
+    if not (os.path.exists("/dev/nvidia0") or os.path.exists("/dev/nvidiactl") or _nvidia_smi_lists_gpu()):
+        return False
     if _has("cuda"):
         from .cuda_buffers import _cudart
 
@@ -43,8 +48,19 @@ def _gpu_visible() -> bool:
             err, count = _cudart().cudaGetDeviceCount()
             return int(err) == 0 and count > 0
         except (ImportError, AttributeError):
-            return False
-    return False
+            return True
+    return True
+
+
+def _nvidia_smi_lists_gpu() -> bool:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return False
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
 
 
 def available_backends() -> list[str]:

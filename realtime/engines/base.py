@@ -13,7 +13,8 @@ import numpy as np
 
 from sttr.model.bundle import PRECISIONS, BundleInfo, BundleMismatchError, InputSpec
 
-__all__ = ["Engine", "EngineInfo", "BACKENDS", "PRECISIONS", "softmax_with_temperature", "missing_dependency"]
+__all__ = ["Engine", "EngineInfo", "BACKENDS", "PRECISIONS", "softmax_with_temperature", "missing_dependency",
+           "first_person_only", "route_single_person"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,31 @@ def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
     return z
+
+
+def first_person_only(windows: np.ndarray) -> np.ndarray:
+    """Boolean (N,): True where every person slot but slot 0 of windows (N, C, T, V, M) is exactly zero."""
+    if windows.shape[-1] < 2:
+        return np.ones(len(windows), dtype=bool)
+    return ~np.any(windows[..., 1:] != 0, axis=tuple(range(1, windows.ndim)))
+
+
+def route_single_person(windows: np.ndarray, full, single) -> np.ndarray:
+    """Logits of `windows` with `single(x)` on the windows whose slots 1.. are zero and `full(x)` on the others.
+
+    `single` None: everything goes to `full`. A mixed batch is split and the logits put back in order.
+    """
+    if single is None:
+        return full(windows)
+    mask = first_person_only(windows)
+    if mask.all():
+        return single(windows)
+    if not mask.any():
+        return full(windows)
+    a, b = single(windows[mask]), full(windows[~mask])
+    out = np.empty((len(windows), a.shape[1]), dtype=np.float32)
+    out[mask], out[~mask] = a, b
+    return out
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 
 from sttr.model.bundle import BundleInfo
 
-from .base import Engine, EngineInfo, missing_dependency
+from .base import Engine, EngineInfo, missing_dependency, route_single_person
 
 __all__ = ["OnnxRuntimeEngine", "import_onnxruntime", "default_threads", "cuda_available"]
 
@@ -53,27 +53,38 @@ class OnnxRuntimeEngine(Engine):
         device: `auto` (CUDA when available), `cpu` or `cuda` (`cuda:N`).
         threads: Intra-op threads (default `default_threads()`).
         providers: Explicit execution providers (overrides `device`).
+        single_person: Route windows whose person slots 1.. are all zero to the bundle's single-person graph
+            (`model.p1*.onnx`, same logits at about 1/M of the cost) when it has one for this precision.
+        spinning: Let idle intra-op threads spin-wait (ONNX Runtime's default); off by default because spinning
+            threads steal the cores of the rest of the pipeline on small shared CPUs.
     """
 
     backend = "onnxruntime"
 
     def __init__(self, bundle: BundleInfo, precision: str = "fp32", *, device: str = "auto",
-                 threads: int | None = None, providers: Sequence[Any] | None = None) -> None:
+                 threads: int | None = None, providers: Sequence[Any] | None = None, single_person: bool = True,
+                 spinning: bool = False) -> None:
         super().__init__(bundle, precision)
         ort = import_onnxruntime()
         self.model_file = bundle.model_path(precision)
+        self.p1_file = bundle.single_person_path(precision) if single_person else None
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.intra_op_num_threads = int(threads or default_threads())
         opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         opts.log_severity_level = 3
         self.threads = opts.intra_op_num_threads
+        self.spinning = bool(spinning)
         self.providers = list(providers) if providers is not None else self._providers(ort, device)
         self.session = ort.InferenceSession(str(self.model_file), opts, providers=self.providers)
+        self.p1_session = (ort.InferenceSession(str(self.p1_file), opts, providers=self.providers)
+                           if self.p1_file is not None else None)
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
-        log.info("onnxruntime engine %s on %s", self.model_file.name, self.session.get_providers())
+        log.info("onnxruntime engine %s%s on %s", self.model_file.name,
+                 f" (+ {self.p1_file.name})" if self.p1_file else "", self.session.get_providers())
 
     @staticmethod
     def _providers(ort, device: str) -> list[Any]:
@@ -93,11 +104,17 @@ class OnnxRuntimeEngine(Engine):
     def info(self) -> EngineInfo:
         active = self.session.get_providers()
         device = "cuda" if active and active[0] == "CUDAExecutionProvider" else "cpu"
-        return self._info(device, self.model_file.name, providers=active, intra_op_threads=self.threads)
+        return self._info(device, self.model_file.name, providers=active, intra_op_threads=self.threads,
+                          spinning=self.spinning, single_person_file=self.p1_file.name if self.p1_file else None)
 
-    def _run(self, windows: np.ndarray) -> np.ndarray:
-        out = self.session.run([self.output_name], {self.input_name: windows})[0]
+    def _session_run(self, session, windows: np.ndarray) -> np.ndarray:
+        out = session.run([self.output_name], {self.input_name: windows})[0]
         return np.asarray(out, dtype=np.float32)
 
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        single = self.p1_session
+        return route_single_person(windows, lambda x: self._session_run(self.session, x),
+                                   None if single is None else (lambda x: self._session_run(single, x)))
+
     def close(self) -> None:
-        self.session = None
+        self.session = self.p1_session = None

@@ -23,7 +23,7 @@ import numpy as np
 
 from sttr.model.bundle import BundleInfo, InputSpec, atomic_write_bytes
 
-from .base import Engine, EngineInfo, missing_dependency
+from .base import Engine, EngineInfo, missing_dependency, route_single_person
 from .cuda_buffers import CudaRuntime, open_cuda
 
 __all__ = ["TensorRTEngine", "EngineCacheKey", "import_tensorrt", "profile_shapes", "default_cache_dir",
@@ -164,17 +164,22 @@ class TensorRTEngine(Engine):
         cuda_graph: Replay batch 1 from a CUDA graph.
         device: CUDA device index.
         rebuild: Ignore a cached engine.
+        single_person: Also build the bundle's single-person graph (`model.p1*.onnx`) when it has one for this
+            precision, and route windows whose person slots 1.. are all zero to it.
+        onnx_path: Build from this ONNX file of the bundle instead of the precision's model (used for the
+            single-person graph).
     """
 
     backend = "tensorrt"
 
     def __init__(self, bundle: BundleInfo, precision: str = "fp16", *, max_batch: int = 8, opt_batch: int = 1,
                  cache_dir: str | Path | None = None, workspace: int | None = None, cuda_graph: bool = True,
-                 device: int = 0, rebuild: bool = False) -> None:
+                 device: int = 0, rebuild: bool = False, single_person: bool = True,
+                 onnx_path: str | Path | None = None) -> None:
         super().__init__(bundle, precision)
         trt = import_tensorrt()
         self.cuda: CudaRuntime = open_cuda(device)
-        self.onnx_path = bundle.model_path(precision)
+        self.onnx_path = Path(onnx_path) if onnx_path is not None else bundle.model_path(precision)
         self.profile = profile_shapes(self._spec, max_batch, opt_batch)
         gpu, cc = self.cuda.device_identity()
         self.key = EngineCacheKey(bundle.file_sha256(self.onnx_path.name), precision, trt.__version__, gpu, cc,
@@ -195,6 +200,12 @@ class TensorRTEngine(Engine):
         self._buffers: dict[int, tuple[Any, Any]] = {}
         self._graph = None
         self._use_graph = cuda_graph
+        p1 = bundle.single_person_path(precision) if single_person and onnx_path is None else None
+        self.single_person: TensorRTEngine | None = None
+        if p1 is not None:
+            self.single_person = TensorRTEngine(bundle, precision, max_batch=max_batch, opt_batch=opt_batch,
+                                                cache_dir=cache_dir, workspace=workspace, cuda_graph=cuda_graph,
+                                                device=device, rebuild=rebuild, single_person=False, onnx_path=p1)
 
     def _load_or_build(self, rebuild: bool, workspace: int | None) -> bytes:
         if not rebuild and self.engine_file.is_file():
@@ -227,7 +238,8 @@ class TensorRTEngine(Engine):
         return self._info(f"cuda:{self.cuda.device} {self.key.gpu} (sm {self.key.compute_capability})",
                           self.onnx_path.name, tensorrt=self.key.tensorrt, engine_file=str(self.engine_file),
                           profile=[list(s) for s in self.profile], cuda_graph=self._graph is not None,
-                          cuda=self.cuda.name)
+                          cuda=self.cuda.name,
+                          single_person_file=self.single_person.onnx_path.name if self.single_person else None)
 
     def _bind(self, shape: tuple[int, ...]) -> tuple[Any, Any, tuple[int, ...]]:
         """Device buffers for a batch shape (allocated once per batch size) bound to the context."""
@@ -262,12 +274,19 @@ class TensorRTEngine(Engine):
         self.cuda.synchronize(self._stream)
         return out
 
-    def _run(self, windows: np.ndarray) -> np.ndarray:
+    def _run_graph(self, windows: np.ndarray) -> np.ndarray:
         max_batch = self.profile[2][0]
         chunks = [self._run_chunk(windows[i:i + max_batch]) for i in range(0, len(windows), max_batch)]
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
+    def _run(self, windows: np.ndarray) -> np.ndarray:
+        single = self.single_person
+        return route_single_person(windows, self._run_graph, None if single is None else single._run_graph)
+
     def close(self) -> None:
+        if self.single_person is not None:
+            self.single_person.close()
+            self.single_person = None
         self._graph = None
         self._buffers.clear()
         self.context = None

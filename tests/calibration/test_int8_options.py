@@ -1,0 +1,56 @@
+"""calibration.int8 options measured for the CPU path: attention MatMuls kept in float, QOperator, reduce_range."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+def _ops(path) -> list[str]:
+    return [n.op_type for n in onnx.load(str(path)).graph.node]
+
+
+@pytest.fixture(scope="module")
+def calib(bundle_dir):
+    from sttr.calibration.bundle_writer import synthetic_windows
+    from sttr.calibration.single_person import zero_other_persons
+
+    return bundle_dir / "model.p1.onnx", zero_other_persons(synthetic_windows(8, 3, 64, 25, 2, seed=2))
+
+
+def test_excluding_activation_matmuls_keeps_them_float(calib, tmp_path):
+    from sttr.calibration.int8 import quantize_int8
+
+    src, x = calib
+    n_act = sum(1 for n in onnx.load(str(src)).graph.node if n.op_type == "MatMul")
+    full = quantize_int8(src, tmp_path / "a.onnx", x)
+    kept = quantize_int8(src, tmp_path / "b.onnx", x, exclude_activation_matmuls=True)
+    assert full["excluded_activation_matmuls"] == 0
+    assert 0 < kept["excluded_activation_matmuls"] <= n_act
+    assert kept["quantize_nodes"] < full["quantize_nodes"]
+
+
+def test_qoperator_format_writes_qlinear_ops_and_no_qdq_around_convs(calib, tmp_path):
+    import onnxruntime as ort
+
+    from sttr.calibration.int8 import quantize_int8
+
+    src, x = calib
+    report = quantize_int8(src, tmp_path / "q.onnx", x, quant_format="qoperator", symmetric_activations=False,
+                           reduce_range=True)
+    ops = _ops(tmp_path / "q.onnx")
+    assert "QLinearConv" in ops and "Conv" not in ops
+    assert report["quant_format"] == "qoperator" and report["reduce_range"] is True
+    ref = ort.InferenceSession(str(src)).run(None, {"x": x})[0]
+    out = ort.InferenceSession(str(tmp_path / "q.onnx")).run(None, {"x": x})[0]
+    assert np.abs(out - ref).max() < 0.5 * np.abs(ref).max()
+
+
+def test_unknown_quant_format_is_refused(calib, tmp_path):
+    from sttr.calibration.int8 import quantize_int8
+
+    src, x = calib
+    with pytest.raises(ValueError, match="quant_format"):
+        quantize_int8(src, tmp_path / "z.onnx", x, quant_format="qint")
