@@ -1,28 +1,50 @@
 """Speed of the ST-TR network: parameters, FLOPs, batch-1 latency, throughput and a training step.
 
-    python benchmarks/model_speed.py [--variants s-tr,t-tr] [--frames 64,300] [--iters 10] [--out speed.json]
+    python benchmarks/model_speed.py [--variants s-tr,t-tr] [--frames 64,300] [--iters 10] [--threads 1,2]
+                                     [--reference-dir /tmp/stref] [--out speed.json]
 
 Latency is measured in eval mode on windows with both persons present and with the second person slot empty
-(skipped exactly, see `STTR`), batch 1, M = 2. The unmodified reference's CPU timings on the same 2-core
-machine (torch 2.13, batch 1, M = 2) are the baseline. FLOPs count conv/matmul multiply-adds x 2 over one
-window with both persons (spec §2). Parameter counts are compared with the spec's table minus the reference's
-unused `person_bn` (which STTR does not build).
+(skipped exactly, see `STTR`), batch 1, M = 2. FLOPs count conv/matmul multiply-adds x 2 over one window with
+both persons (spec §2). Parameter counts are compared with the spec's table minus the reference's unused
+`person_bn` (which STTR does not build).
+
+With `--reference-dir DIR` (a folder holding the unmodified reference's `st_gcn/` package, see
+`reference_harness.py`) the reference is timed side by side with ours in the same loops: both get the same
+weights (ours converted from the reference's state dict), every measurement alternates between the two (order
+reversed every round) so both see the same machine load, and the table gives the speedup ref ms / ours ms
+(> 1: ours faster). Before timing, both are checked against the golden files (`--golden`, default
+`../shared/reference/golden` when present): the run stops when their logits differ by more than 1e-4.
+Without `--reference-dir` the quoted reference timings below (another machine's run, not reproducible here)
+are printed for orientation only.
+
+On a shared machine multi-thread timings are very sensitive to other processes (OpenMP barriers): medians of
+interleaved runs are reported, with the load average before and after every row.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import logging
+import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from sttr.model.config import PRESETS
 from sttr.model.sttr import STTR
 
-# unmodified reference, CPU, batch 1, M = 2, ms (the issue's measurements on this machine)
+log = logging.getLogger(__name__)
+_REPO = Path(__file__).resolve().parent.parent
+PARITY_TOL = 1e-4
+
+# unmodified reference, CPU, batch 1, M = 2, ms: quoted from another run (used only without --reference-dir)
 REFERENCE_MS = {("s-tr", 64): 28.7, ("s-tr", 300): 183.0}
 # spec §2, counted the reference's way (includes person_bn: 2 x C_last parameters)
 REFERENCE_PARAMS = {"s-tr": 3_075_338, "t-tr": 1_768_870, "s-tr-agcn": 3_094_826, "t-tr-agcn": 2_140_358,
@@ -30,26 +52,31 @@ REFERENCE_PARAMS = {"s-tr": 3_075_338, "t-tr": 1_768_870, "s-tr-agcn": 3_094_826
                     "t-tr-agcn-bones": 8_319_954, "st-gcn": 3_101_030}
 
 
-def _times(fn, iters: int, warmup: int, sync) -> list[float]:
+def _interleaved(fns: dict[str, Callable[[], object]], iters: int, warmup: int, sync: Callable[[], None],
+                 budget_s: float | None = None) -> dict[str, list[float]]:
+    """Time every fn `iters` times (ms), one call each per round, the order reversed every other round.
+
+    `warmup` untimed rounds come first. With `budget_s`, the number of timed rounds is cut to what fits the budget
+    at the speed of the last warm-up round (at least one).
+    """
+    names = list(fns)
+    round_s = 0.0
     for _ in range(warmup):
-        fn()
-    sync()
-    out = []
-    for _ in range(iters):
         start = time.perf_counter()
-        fn()
+        for name in names:
+            fns[name]()
         sync()
-        out.append((time.perf_counter() - start) * 1e3)
-    return out
-
-
-def _paired(fn_a, fn_b, iters: int, warmup: int, sync) -> tuple[list[float], list[float]]:
-    """Alternate two measurements so that both see the same machine load."""
-    a, b = [], []
+        round_s = time.perf_counter() - start
+    if budget_s is not None and round_s > 0:
+        iters = max(1, min(iters, int(budget_s // round_s)))
+    out: dict[str, list[float]] = {name: [] for name in names}
     for i in range(iters):
-        a += _times(fn_a, 1, warmup if i == 0 else 0, sync)
-        b += _times(fn_b, 1, warmup if i == 0 else 0, sync)
-    return a, b
+        for name in (names if i % 2 == 0 else names[::-1]):
+            start = time.perf_counter()
+            fns[name]()
+            sync()
+            out[name].append((time.perf_counter() - start) * 1e3)
+    return out
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -65,88 +92,238 @@ def _flops(model: STTR, x: torch.Tensor) -> float:
     return counter.get_total_flops()
 
 
+def _train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step() -> None:
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return step
+
+
+def _models(name: str, ref_dir: Path | None, device: torch.device) -> tuple[STTR, torch.nn.Module | None]:
+    """Ours (the preset), and with `ref_dir` the reference, both holding the reference's initial weights.
+
+    Ours is built from the preset and loaded through the converter's key mapping rather than through
+    `load_reference_checkpoint`, whose inference would read the untrained SSA data BNs of a fresh reference as
+    "unused" (attention_input_norm=False) and so time a different network.
+    """
+    torch.manual_seed(0)
+    model = STTR(PRESETS[name])
+    if ref_dir is None:
+        return model.to(device).eval(), None
+    from reference_harness import build_reference, reference_args
+
+    from sttr.model.convert import map_reference_state_dict
+
+    try:
+        args = reference_args(name)
+    except ValueError:
+        log.warning("no reference configuration for %s; timing ours only", name)
+        return model.to(device).eval(), None
+    ref = build_reference(ref_dir, args)
+    model.load_state_dict(map_reference_state_dict(ref.net.state_dict(), model), strict=True)
+    return model.to(device).eval(), ref.to(device).eval()
+
+
 def bench_one(name: str, frames: int, args, device: torch.device) -> dict:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    cfg = PRESETS[name]
-    torch.manual_seed(0)
-    model = STTR(cfg).to(device).eval()
+    load_before = os.getloadavg()
+    model, ref = _models(name, args.reference_dir, device)
+    cfg = model.config
     c, v, m = cfg.in_channels, cfg.num_joints, cfg.num_persons
-    x = torch.randn(1, c, frames, v, m, device=device)
+    gen = torch.Generator().manual_seed(frames)
+    x = torch.randn(1, c, frames, v, m, generator=gen).to(device)
     x_empty = x.clone()
     x_empty[..., 1] = 0
     params = sum(p.numel() for p in model.parameters())
-    row = {"variant": name, "T": frames, "device": str(device), "params": params,
+    row = {"variant": name, "T": frames, "device": str(device), "threads": torch.get_num_threads(), "params": params,
            "params_reference_minus_person_bn": REFERENCE_PARAMS.get(name, 0) - 2 * model.out_channels,
-           "gflops": _flops(model, x) / 1e9}
+           "gflops": _flops(model, x) / 1e9, "load_before": load_before}
+    sides = {"ours": model} if ref is None else {"ours": model, "ref": ref}
+    if ref is not None:
+        with torch.no_grad():  # untrained weights give logits in the 100s-1000s: compare relative to their size
+            pairs = [(ref(a), model(a)) for a in (x, x_empty)]
+        row["max_abs_ref_vs_ours"] = max(float((a - b).abs().max()) for a, b in pairs)
+        row["max_rel_ref_vs_ours"] = max(float((a - b).abs().max() / a.abs().max().clamp(min=1)) for a, b in pairs)
+        if not row["max_rel_ref_vs_ours"] <= PARITY_TOL:
+            raise SystemExit(f"{name} T={frames}: reference and ours differ by {row['max_abs_ref_vs_ours']:.3g} "
+                             f"(relative {row['max_rel_ref_vs_ours']:.3g} > {PARITY_TOL})")
     with torch.inference_mode():
-        full, empty = _paired(lambda: model(x), lambda: model(x_empty), args.iters, args.warmup, sync)
-        xb = torch.randn(args.batch, c, frames, v, m, device=device)
-        tput = _times(lambda: model(xb), max(2, args.iters // 4), 1, sync)
-    row.update(latency_ms_p50=statistics.median(full), latency_ms_p99=_pct(full, 0.99),
-               empty_slot_ms_p50=statistics.median(empty), empty_slot_ms_p99=_pct(empty, 0.99),
-               throughput_windows_per_s=args.batch * 1e3 / statistics.median(tput), batch=args.batch)
+        fns = {}
+        for side, net in sides.items():
+            fns[f"{side}_full"] = lambda net=net: net(x)
+            fns[f"{side}_empty"] = lambda net=net: net(x_empty)
+        lat = _interleaved(fns, args.iters, args.warmup, sync)
+        xb = torch.randn(args.batch, c, frames, v, m, generator=gen).to(device)
+        tput = _interleaved({s: (lambda net=net: net(xb)) for s, net in sides.items()},
+                            max(2, args.iters // 4), 1, sync, args.phase_budget)
+    row.update(latency_ms_p50=statistics.median(lat["ours_full"]), latency_ms_p99=_pct(lat["ours_full"], 0.99),
+               empty_slot_ms_p50=statistics.median(lat["ours_empty"]),
+               empty_slot_ms_p99=_pct(lat["ours_empty"], 0.99),
+               throughput_windows_per_s=args.batch * 1e3 / statistics.median(tput["ours"]), batch=args.batch,
+               iters={"latency": len(lat["ours_full"]), "throughput": len(tput["ours"])})
+    if ref is not None:
+        row.update(ref_latency_ms_p50=statistics.median(lat["ref_full"]),
+                   ref_empty_slot_ms_p50=statistics.median(lat["ref_empty"]),
+                   ref_throughput_windows_per_s=args.batch * 1e3 / statistics.median(tput["ref"]))
     if not args.no_train:
-        model.train()
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        xt = torch.randn(args.train_batch, c, frames, v, m, device=device)
-        yt = torch.randint(0, cfg.num_classes, (args.train_batch,), device=device)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(xt), yt).backward()
-            opt.step()
-        train = _times(step, max(2, args.iters // 4), 1, sync)
-        row.update(train_step_ms_p50=statistics.median(train), train_batch=args.train_batch)
-    ref = REFERENCE_MS.get((name, frames)) if device.type == "cpu" else None
-    row["reference_ms"] = ref
-    row["speedup_vs_reference"] = ref / row["latency_ms_p50"] if ref else None
+        xt = torch.randn(args.train_batch, c, frames, v, m, generator=gen).to(device)
+        yt = torch.randint(0, cfg.num_classes, (args.train_batch,), generator=gen).to(device)
+        steps = {side: _train_step(net, xt, yt) for side, net in sides.items()}
+        train = _interleaved(steps, args.train_iters, 1, sync, args.phase_budget)
+        for net in sides.values():
+            net.eval()
+        row.update(train_step_ms_p50=statistics.median(train["ours"]), train_batch=args.train_batch)
+        row["iters"]["train"] = len(train["ours"])
+        if ref is not None:
+            row["ref_train_step_ms_p50"] = statistics.median(train["ref"])
+    if ref is not None:
+        row["reference_ms"], row["reference_source"] = row["ref_latency_ms_p50"], "measured"
+        row["speedup"] = {"eval": row["ref_latency_ms_p50"] / row["latency_ms_p50"],
+                          "empty_slot": row["ref_empty_slot_ms_p50"] / row["empty_slot_ms_p50"],
+                          "throughput": row["throughput_windows_per_s"] / row["ref_throughput_windows_per_s"]}
+        if "ref_train_step_ms_p50" in row:
+            row["speedup"]["train"] = row["ref_train_step_ms_p50"] / row["train_step_ms_p50"]
+    else:
+        row["reference_ms"] = REFERENCE_MS.get((name, frames)) if device.type == "cpu" else None
+        row["reference_source"] = "quoted" if row["reference_ms"] else None
+    row["speedup_vs_reference"] = row["reference_ms"] / row["latency_ms_p50"] if row["reference_ms"] else None
     row["speedup_empty_vs_full"] = row["latency_ms_p50"] / row["empty_slot_ms_p50"]
+    row["load_after"] = os.getloadavg()
     return row
 
 
 def _table(rows: list[dict]) -> str:
-    head = (f"{'variant':8} {'T':>4} {'dev':>5} {'params':>10} {'ref-pbn':>10} {'GFLOP':>7} {'p50 ms':>8} "
+    head = (f"{'variant':8} {'T':>4} {'thr':>3} {'dev':>5} {'params':>10} {'ref-pbn':>10} {'GFLOP':>7} {'p50 ms':>8} "
             f"{'p99 ms':>8} {'empty p50':>9} {'x empty':>7} {'win/s':>7} {'train ms':>9} {'ref ms':>7} {'x ref':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
         ref = f"{r['reference_ms']:.1f}" if r["reference_ms"] else "-"
         up = f"{r['speedup_vs_reference']:.2f}" if r["speedup_vs_reference"] else "-"
         train = f"{r['train_step_ms_p50']:.1f}" if "train_step_ms_p50" in r else "-"
-        lines.append(f"{r['variant']:8} {r['T']:>4} {r['device'][:5]:>5} {r['params']:>10,} "
+        lines.append(f"{r['variant']:8} {r['T']:>4} {r['threads']:>3} {r['device'][:5]:>5} {r['params']:>10,} "
                      f"{r['params_reference_minus_person_bn']:>10,} {r['gflops']:>7.2f} {r['latency_ms_p50']:>8.2f} "
                      f"{r['latency_ms_p99']:>8.2f} {r['empty_slot_ms_p50']:>9.2f} {r['speedup_empty_vs_full']:>7.2f} "
                      f"{r['throughput_windows_per_s']:>7.1f} {train:>9} {ref:>7} {up:>6}")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _side_by_side(rows: list[dict]) -> str:
+    """Ours vs the reference, ms (median) and ref/ours speedups, for rows measured with --reference-dir."""
+    head = (f"{'variant':8} {'T':>4} {'thr':>3} | {'eval ours':>9} {'ref':>8} {'x':>5} | {'empty ours':>10} {'ref':>8} "
+            f"{'x':>5} | {'win/s ours':>10} {'ref':>7} {'x':>5} | {'train ours':>10} {'ref':>8} {'x':>5} | load")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        if "speedup" not in r:
+            continue
+        s = r["speedup"]
+        train = (f"{r['train_step_ms_p50']:>10.1f} {r['ref_train_step_ms_p50']:>8.1f} {s['train']:>5.2f}"
+                 if "train" in s else f"{'-':>10} {'-':>8} {'-':>5}")
+        lines.append(
+            f"{r['variant']:8} {r['T']:>4} {r['threads']:>3} | {r['latency_ms_p50']:>9.1f} "
+            f"{r['ref_latency_ms_p50']:>8.1f} {s['eval']:>5.2f} | {r['empty_slot_ms_p50']:>10.1f} "
+            f"{r['ref_empty_slot_ms_p50']:>8.1f} {s['empty_slot']:>5.2f} | {r['throughput_windows_per_s']:>10.2f} "
+            f"{r['ref_throughput_windows_per_s']:>7.2f} {s['throughput']:>5.2f} | {train} | "
+            f"{r['load_before'][0]:.2f}->{r['load_after'][0]:.2f}")
+    return "\n".join(lines)
+
+
+def _check_parity(ref_dir: Path, golden_dir: Path | None) -> list[dict]:
+    """Reference vs ours on every golden file; raises SystemExit when they differ by more than PARITY_TOL."""
+    from reference_harness import golden_parity
+
+    if golden_dir is None or not golden_dir.is_dir():
+        log.warning("no golden folder (%s): the reference/ours parity check is skipped", golden_dir)
+        return []
+    results = [golden_parity(ref_dir, f) for f in sorted(golden_dir.glob("*_T64.pt"))]
+    for r in results:
+        print(f"parity {Path(r['file']).name}: |ref - ours| = {r['max_abs_ref_vs_ours']:.2e}, "
+              f"|ref - golden| = {r['max_abs_ref_vs_golden']:.2e}, |ours - golden| = {r['max_abs_ours_vs_golden']:.2e}")
+        if not r["max_abs_ref_vs_ours"] <= PARITY_TOL:
+            raise SystemExit(f"reference and ours disagree on {r['file']} by {r['max_abs_ref_vs_ours']:.3g} "
+                             f"(> {PARITY_TOL}): the timings would not compare the same network")
+    return results
+
+
+def _source_stamp() -> dict:
+    """What code was timed: git HEAD and a hash of the working-tree model/ files (others may be editing)."""
+    try:
+        head = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head = ""
+    digest = hashlib.sha256()
+    for path in sorted((_REPO / "model").glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return {"git_head": head, "model_py_sha256": digest.hexdigest()[:16]}
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default="s-tr,t-tr", help="comma-separated preset names")
     p.add_argument("--frames", default="64,300", help="comma-separated window lengths T")
-    p.add_argument("--iters", type=int, default=10, help="timed iterations per measurement (default 10)")
+    p.add_argument("--iters", type=int, default=10, help="timed rounds of the batch-1 latencies (default 10)")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch", type=int, default=8, help="batch for the throughput measurement")
-    p.add_argument("--train-batch", type=int, default=4, help="batch of the training step")
+    p.add_argument("--train-batch", type=int, default=8, help="batch of the training step (default 8)")
+    p.add_argument("--train-iters", type=int, default=2, help="timed training steps (default 2)")
+    p.add_argument("--phase-budget", type=float, default=None, metavar="S",
+                   help="cut the timed rounds of the throughput and training phases to about S seconds each "
+                        "(at least one round; default: no cut)")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurement")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CPU, plus CUDA when available)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", default="0", help="comma-separated torch CPU thread counts, each a full sweep "
+                                                  "(0: torch's default)")
+    p.add_argument("--reference-dir", type=Path, help="folder holding the unmodified reference's st_gcn/ package: "
+                                                      "time it side by side with ours")
+    p.add_argument("--golden", type=Path, default=_REPO.parent / "shared" / "reference" / "golden",
+                   help="golden files for the reference/ours parity check (default ../shared/reference/golden)")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("sttr.model.convert").setLevel(logging.WARNING)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_harness sits beside this script
+    parity = _check_parity(args.reference_dir, args.golden) if args.reference_dir else []
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     if args.device != "auto":
         devices = [torch.device(args.device)]
-    rows = [bench_one(name.strip(), int(t), args, dev) for dev in devices
-            for name in args.variants.split(",") for t in args.frames.split(",")]
+    load_start, start, rows = os.getloadavg(), time.perf_counter(), []
+    for threads in (int(t) for t in args.threads.split(",")):
+        if threads:
+            torch.set_num_threads(threads)
+        for dev in devices:
+            for name in args.variants.split(","):
+                for t in args.frames.split(","):
+                    rows.append(bench_one(name.strip(), int(t), args, dev))
+                    log.info("%s T=%s threads=%d done (%.0f s)", name, t, torch.get_num_threads(),
+                             time.perf_counter() - start)
     print(_table(rows))
-    print("ref-pbn: the spec's parameter count minus the unused person_bn; x ref: reference p50 / ours p50; "
+    print("ref-pbn: the spec's parameter count minus the unused person_bn; x ref: reference p50 / ours p50 "
+          f"({'measured side by side' if args.reference_dir else 'quoted reference timings, another run'}); "
           "x empty: full / empty-second-slot latency")
+    if args.reference_dir:
+        print()
+        print(_side_by_side(rows))
+        print("ms are medians of interleaved runs; x = ref / ours (> 1: ours faster); empty: second person slot "
+              "all zeros; win/s: batch", args.batch, "eval throughput; train: one SGD step, batch", args.train_batch,
+              "; load: 1-min load average before -> after the row")
     if args.out:
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
-                "processor": platform.processor(), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available()
-                else None}
-        args.out.write_text(json.dumps({"env": info, "results": rows}, indent=2))
+        info = {"torch": torch.__version__, "threads": args.threads, "machine": platform.machine(),
+                "processor": platform.processor(), "cpu_count": os.cpu_count(),
+                "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+                "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
+                "wall_s": time.perf_counter() - start, "reference_dir": str(args.reference_dir or ""),
+                "parity": parity, **_source_stamp()}
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        tmp.write_text(json.dumps({"env": info, "results": rows}, indent=2))
+        os.replace(tmp, args.out)
     return 0
 
 
