@@ -73,18 +73,24 @@ class GraphConv(nn.Module):
             init_conv_fan_out(self.weight[i])
         nn.init.uniform_(self.bias, -bound, bound)
         self.norm = nn.BatchNorm2d(out_channels) if activate else None
-        self.aggregate_first = in_channels <= out_channels
+        # Few input channels (the stem's 3): aggregate all K partitions at once, one conv over K*Cin channels.
+        # Otherwise one matmul and one conv per partition, summed, as the reference does: measured faster on CPU
+        # than the fused form, whose (N, K*C, T, V) permute copy dominates at long windows.
+        self.aggregate_first = in_channels < out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.adjacency if self.mask is None else self.adjacency * self.mask  # (K, V, V)
         k, cout, cin = self.weight.shape
         n, _, t, v = x.shape
-        if self.aggregate_first:  # aggregate first: K*Cin channels go through one conv
+        if self.aggregate_first:
             w = self.weight.permute(1, 0, 2).reshape(cout, k * cin, 1, 1)
             y = F.conv2d(aggregate(x, a), w, self.bias.sum(0))  # (NM, Cout, T, V)
-        else:  # convolve first (fewer channels to aggregate), bias added after the aggregation
-            z = F.conv2d(x, self.weight.reshape(k * cout, cin, 1, 1))  # (NM, K*Cout, T, V)
-            y = torch.einsum("nkctv,kvw->nctw", z.view(n, k, cout, t, v), a) + self.bias.sum(0).view(1, -1, 1, 1)
+        else:
+            flat = x.reshape(n * cin * t, v)
+            y = None
+            for i in range(k):
+                yk = F.conv2d((flat @ a[i]).view(n, cin, t, v), self.weight[i].view(cout, cin, 1, 1), self.bias[i])
+                y = yk if y is None else y + yk  # (NM, Cout, T, V)
         if self.norm is None:
             return y
         return F.relu(self.norm(y))
