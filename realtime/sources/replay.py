@@ -15,14 +15,13 @@ through `ReplaySource`. numpy only.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
+from sttr.model.recording import save_recording
 from sttr.model.skeleton import get_layout
 
 from ..frame import SkeletonFrame
@@ -81,21 +80,7 @@ def save_replay(path: str | Path, joints: np.ndarray, scores: np.ndarray | None,
                 label: str | None = None, name: str | None = None) -> Path:
     """Write a recording `.npz` atomically (validated first)."""
     rec = Recording(joints, scores, fps, layout, label, name, where=str(path))
-    path = Path(path)
-    arrays = {"joints": rec.joints, "scores": rec.scores, "fps": np.float64(rec.fps), "layout": np.str_(rec.layout)}
-    if label is not None:
-        arrays["label"] = np.str_(label)
-    if name is not None:
-        arrays["name"] = np.str_(name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return save_recording(path, rec.joints, rec.scores, rec.fps, rec.layout, label, name)
 
 
 class ReplaySource:

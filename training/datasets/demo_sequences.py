@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
+from sttr.model.recording import save_recording
 
 from .msr_action3d import ACTIONS, read_sequence
 
-__all__ = ["DEMO_SAMPLES", "write_recording", "write_demo_sequences", "main"]
+__all__ = ["DEMO_SAMPLES", "write_demo_sequences", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +27,6 @@ MSR_FPS = 15.0
 # Actions a person can repeat in front of a webcam; subject 10 (a test subject), first repetition.
 DEMO_SAMPLES = ("a01_s10_e01", "a02_s10_e01", "a05_s10_e01", "a10_s10_e01", "a11_s10_e01", "a12_s10_e01",
                 "a13_s10_e01", "a14_s10_e01", "a16_s10_e01", "a19_s10_e01")
-
-
-def write_recording(path: Path, joints: np.ndarray, fps: float, layout: str, label: str, name: str) -> Path:
-    """One recording `.npz` (joints (T, P, V, 3)); scores are 1 where a joint is non-zero."""
-    joints = np.asarray(joints, dtype=np.float32)
-    scores = (np.abs(joints).sum(axis=3) > 0).astype(np.float32)
-    arrays = {"joints": joints, "scores": scores, "fps": np.float64(fps), "layout": np.str_(layout),
-              "label": np.str_(label), "name": np.str_(name)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def write_demo_sequences(root: str | Path, out: str | Path, samples: Sequence[str] = DEMO_SAMPLES) -> list[Path]:
@@ -60,7 +41,7 @@ def write_demo_sequences(root: str | Path, out: str | Path, samples: Sequence[st
             raise ValueError(f"{name}: subject {subject} is a training subject of the cross-subject protocol; the "
                              "demo replays held-out (even) subjects only")
         joints = read_sequence(folder / f"{name}_skeleton3D.txt")  # (T, 1, 20, 3), all-zero frames dropped
-        written.append(write_recording(out / f"{name}.npz", joints, MSR_FPS, "kinect20", ACTIONS[action - 1], name))
+        written.append(save_recording(out / f"{name}.npz", joints, None, MSR_FPS, "kinect20", ACTIONS[action - 1], name))
         log.info("%s: %s, %d frames", name, ACTIONS[action - 1], joints.shape[0])
     return written
 
