@@ -174,6 +174,7 @@ class LiveApp:
         if self.publisher is None:
             raise ValueError("--demo shows what a subscriber receives over ZeroMQ: it cannot run with --no-pub")
         playlist, segments = build_playlist()
+        _ensure_pose_model(self.args.pose_model)
         print(f"sttr-live --demo: {len(segments)} held-out MSR Action3D recordings (test subjects), each played "
               f"twice at {playlist.fps:g} fps; predictions received on {self.publisher.addr}:", file=sys.stderr)
         self.demo = TruthPrinter(self.publisher.addr, segments, self.args.stream)
@@ -200,6 +201,19 @@ class LiveApp:
                     part.close()
                 except Exception:  # closing must go on with the other parts
                     logger.exception("closing %s failed", type(part).__name__)
+
+
+def _ensure_pose_model(path: str | None) -> None:
+    """Put the MediaPipe model in place for the webcam, as the first run promises; the replay itself needs none."""
+    from ..sources.pose_model import PoseModelError, resolve_pose_model
+
+    try:
+        found = resolve_pose_model(path, timeout_s=20.0)
+    except (PoseModelError, OSError) as exc:
+        print(f"sttr-live: note: {str(exc).splitlines()[0]} (needed for --camera/--video, not for the demo)",
+              file=sys.stderr)
+    else:
+        print(f"sttr-live: pose model for --camera/--video: {found}", file=sys.stderr)
 
 
 def _file_fps(source: Any) -> float | None:

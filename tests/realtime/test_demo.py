@@ -13,10 +13,10 @@ from sttr.realtime.default_model import default_bundle_dir
 from sttr.realtime.sources.replay import load_replay
 
 
-def _run_demo(*extra: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run_demo(*extra: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-c", "import sys; from sttr.realtime.cli.live import main; sys.exit(main())",
            "--demo", "--pub", "tcp://127.0.0.1:*", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _check(result: subprocess.CompletedProcess) -> None:
@@ -63,3 +63,16 @@ def test_demo_assets_are_held_out_and_consistent():
 def test_demo_refuses_no_pub():
     result = _run_demo("--no-pub", timeout=60)
     assert result.returncode != 0 and "--no-pub" in result.stderr
+
+
+def test_demo_puts_the_pose_model_in_place(tmp_path, shared_data):
+    """After the first command the webcam path has its MediaPipe model (here: from a pre-filled cache)."""
+    import os
+    import shutil
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(shared_data / "models" / "pose_landmarker_full.task", cache / "pose_landmarker_full.task")
+    result = _run_demo("--fast", env={**os.environ, "STTR_CACHE_DIR": str(cache)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"pose model for --camera/--video: {cache / 'pose_landmarker_full.task'}" in result.stderr
