@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from sttr.model.bundle import InputSpec, default_file_mode, write_bundle_json
+from sttr.model.atomic import default_file_mode
+from sttr.model.bundle import InputSpec, write_bundle_json
 
 from .calibration_data import load_windows
 from .export_onnx import Exporter, export_onnx

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from sttr.model.bundle import BundleInfo, default_file_mode, read_bundle, write_bundle_json
+from sttr.model.atomic import default_file_mode
+from sttr.model.bundle import BundleInfo, read_bundle, write_bundle_json
 
 from .bundle_writer import tool_versions
 from .calibration_data import WindowSet, load_windows, split_holdout

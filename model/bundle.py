@@ -23,15 +23,14 @@ import hashlib
 import json
 import logging
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .atomic import atomic_write_bytes
+
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_JSON", "PRECISIONS", "BundleError", "BundleIntegrityError", "BundleMismatchError",
-           "InputSpec", "BundleInfo", "sha256_file", "file_entry", "write_bundle_json", "read_bundle",
-           "atomic_write_bytes", "default_file_mode"]
+           "InputSpec", "BundleInfo", "sha256_file", "file_entry", "write_bundle_json", "read_bundle"]
 
 log = logging.getLogger(__name__)
 
@@ -138,33 +137,6 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 def file_entry(path: str | Path) -> dict[str, Any]:
     """The `files` entry of one file: sha256 and size in bytes."""
     return {"sha256": sha256_file(path), "bytes": Path(path).stat().st_size}
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to a temp file next to `path`, then `os.replace` it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, default_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def default_file_mode(directory: bool = False) -> int:
-    """The mode a new file (0o666) or folder (0o777) gets under the current umask (temp files get 0o600)."""
-    return (0o777 if directory else 0o666) & ~_umask()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_bundle_json(bundle_dir: str | Path, data: Mapping[str, Any], *, rehash: bool = True) -> dict[str, Any]:

@@ -5,14 +5,13 @@ so a checkpoint holds only tensors and plain Python containers.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import atomic_open
 from .config import STTRConfig
 from .skeleton import get_layout
 from .sttr import STTR
@@ -64,14 +63,8 @@ def save_checkpoint(path: str | Path, model: STTR, *, labels: list[str] | None =
         "labels": labels, "layout": get_layout(model.config.layout).to_dict(),
         "preprocess": dict(preprocess or {}), "meta": dict(meta or {}),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        torch.save(payload, f)
     return path
 
 

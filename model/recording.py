@@ -6,11 +6,11 @@ training side (held-out sequences for the demo) and read by `realtime/sources/re
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_open
 
 __all__ = ["save_recording"]
 
@@ -30,12 +30,6 @@ def save_recording(path: str | Path, joints: np.ndarray, scores: np.ndarray | No
         arrays["label"] = np.str_(label)
     if name is not None:
         arrays["name"] = np.str_(name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_open(path) as f:
+        np.savez_compressed(f, **arrays)
     return path

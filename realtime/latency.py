@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+
+from sttr.model.atomic import atomic_open
 
 __all__ = ["LatencyRecorder", "summarize", "format_table", "write_json", "PERCENTILES"]
 
@@ -102,13 +103,5 @@ def write_json(path: str | os.PathLike, data: object) -> None:
         return o
 
     text = json.dumps(clean(data), indent=2, allow_nan=False) + "\n"
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w") as f:
+        f.write(text)

@@ -15,7 +15,7 @@ ALLOWED = {
     "realtime": {"model"},
 }
 # realtime may use only model's numpy-only modules
-REALTIME_MODEL_MODULES = {"skeleton", "graph", "preprocess", "bundle", "openpose_json", "recording"}  # numpy-only
+REALTIME_MODEL_MODULES = {"skeleton", "graph", "preprocess", "bundle", "openpose_json", "recording", "atomic"}  # numpy-only
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import csv
 import logging
-import os
 import pickle
-import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+
+from sttr.model.atomic import atomic_open
+from sttr.model.atomic import atomic_write_bytes as _atomic_write_bytes
 
 from .distributed import all_gather_objects
 from .logging_utils import progress
@@ -100,18 +101,9 @@ def accuracy_metrics(logits: np.ndarray, labels: Sequence[int], num_classes: int
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file atomically (temp file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write a file atomically, creating its folder (sttr.model.atomic)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_bytes(path, data)
 
 
 def save_scores(path: str | Path, names: Sequence[str], logits: np.ndarray) -> None:
@@ -163,11 +155,11 @@ def save_confusion_png(path: str | Path, confusion: np.ndarray, label_names: Seq
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_open(path) as f:
+            fig.savefig(f, format="png", dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def _names(label_names: Sequence[str], K: int) -> list[str]:

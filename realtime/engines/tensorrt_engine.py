@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from sttr.model.bundle import BundleInfo, InputSpec, atomic_write_bytes
+from sttr.model.atomic import atomic_write_bytes
+from sttr.model.bundle import BundleInfo, InputSpec
 
 from .base import Engine, EngineInfo, missing_dependency, route_single_person
 from .cuda_buffers import CudaRuntime, open_cuda

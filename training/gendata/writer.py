@@ -16,21 +16,13 @@ import time
 from pathlib import Path
 import numpy as np
 
+from sttr.model.atomic import atomic_write_bytes
+
 __all__ = ["SplitWriter", "atomic_write_bytes", "atomic_write_json", "split_paths", "finished_meta"]
 
 log = logging.getLogger(__name__)
 PENDING, DONE, FAILED = ".", "o", "x"
 _COPY_ROWS = 256
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a file through a temp file in the same folder and `os.replace`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def atomic_write_json(path: Path, obj: dict) -> None:
