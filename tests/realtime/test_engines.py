@@ -9,28 +9,13 @@ import pytest
 from sttr.model.bundle import BundleIntegrityError, BundleMismatchError, InputSpec, read_bundle, write_bundle_json
 from sttr.realtime.engines import auto_backend_order, open_engine
 
+from ._tiny_onnx import C, K, M, T, V
+from ._tiny_onnx import tiny_onnx as _tiny_onnx
+
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-C, T, V, M, K = 3, 16, 25, 2, 4
 PRE = {"layout": "ntu25", "window": T, "persons": M, "bones": "none"}
-
-
-def _tiny_onnx(path, seed=0):
-    """logits = mean over (T, V, M) of x, times W (C, K), plus b: a model whose output the test computes itself."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    w, b = rng.normal(size=(C, K)).astype(np.float32), rng.normal(size=(K,)).astype(np.float32)
-    nodes = [helper.make_node("ReduceMean", ["x", "axes"], ["pooled"], keepdims=0),
-             helper.make_node("MatMul", ["pooled", "w"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["logits"])]
-    graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", C, T, V, M])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", K])],
-        [numpy_helper.from_array(np.array([2, 3, 4], dtype=np.int64), "axes"), numpy_helper.from_array(w, "w"),
-         numpy_helper.from_array(b, "b")])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
-    return w, b
 
 
 def _reference(x, w, b):
