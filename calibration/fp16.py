@@ -87,29 +87,30 @@ def _float32_initializers(graph) -> set[str]:
     return keep
 
 
+def _rename_uses(graph, name: str, field: str) -> str:
+    """Point every node `field` ("input" or "output") that names `name` at `name__fp16`; returns the new name."""
+    inner = f"{name}__fp16"
+    for node in graph.node:
+        names = getattr(node, field)
+        for i, n in enumerate(names):
+            if n == name:
+                names[i] = inner
+    return inner
+
+
 def _cast_boundary(graph) -> None:
     """Float32 graph inputs/outputs keep their names and types; casts connect them to the float16 body."""
     from onnx import TensorProto, helper
 
     head, tail = [], []
     for inp in graph.input:
-        if inp.type.tensor_type.elem_type != TensorProto.FLOAT:
-            continue
-        inner = f"{inp.name}__fp16"
-        for node in graph.node:
-            for i, name in enumerate(node.input):
-                if name == inp.name:
-                    node.input[i] = inner
-        head.append(helper.make_node("Cast", [inp.name], [inner], to=TensorProto.FLOAT16, name=f"{inner}_cast"))
+        if inp.type.tensor_type.elem_type == TensorProto.FLOAT:
+            inner = _rename_uses(graph, inp.name, "input")
+            head.append(helper.make_node("Cast", [inp.name], [inner], to=TensorProto.FLOAT16, name=f"{inner}_cast"))
     for out in graph.output:
-        if out.type.tensor_type.elem_type != TensorProto.FLOAT:
-            continue
-        inner = f"{out.name}__fp16"
-        for node in graph.node:
-            for i, name in enumerate(node.output):
-                if name == out.name:
-                    node.output[i] = inner
-        tail.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT, name=f"{out.name}_cast"))
+        if out.type.tensor_type.elem_type == TensorProto.FLOAT:
+            inner = _rename_uses(graph, out.name, "output")
+            tail.append(helper.make_node("Cast", [inner], [out.name], to=TensorProto.FLOAT, name=f"{out.name}_cast"))
     nodes = head + list(graph.node) + tail
     del graph.node[:]
     graph.node.extend(nodes)
