@@ -94,7 +94,7 @@ class SpatialAttention(nn.Module):
         self.last_weights = weights.detach() if weights is not None else None  # (NM, T, H, V, V)
         out = out.transpose(2, 3).reshape(nm, t, v, self.v_ch)  # (NM, T, V, H*Dv), head-major
         out = F.linear(out, self.proj.weight.flatten(1), self.proj.bias)  # (NM, T, V, value_dim)
-        out = out.permute(0, 3, 1, 2).contiguous()  # (NM, value_dim, T, V)
+        out = out.permute(0, 3, 1, 2)  # channels-last view, (NM, value_dim, T, V)
         if self.gcn is not None:
             out = torch.cat([self.gcn(x), out], dim=1)  # the GCN sees the data-normalised input
         elif self.skip:

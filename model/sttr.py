@@ -171,13 +171,28 @@ class STTR(nn.Module):
             self._length_ok.add(t)
 
     def _fold(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(N, C, T, V, M) -> data-normalised (N*M, C, T, V) and, with concat_original, the raw copy."""
+        """(N, C, T, V, M) -> data-normalised (N*M, C, T, V) and, with concat_original, the raw copy.
+
+        Both come out channels-last (memory order N*M, T, V, C): the 1x1 convs, graph convs and attention
+        projections are then plain matmuls on contiguous token rows, and the temporal convs run oneDNN's
+        channels-last kernels. Every block keeps that order, so the network makes no layout copies between blocks.
+        """
         n, c, t, v, m = x.shape
-        raw = x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v) if self.config.concat_original else None
-        if self.input_norm is None:
-            return (raw if raw is not None else x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v)), raw
+
+        def folded(y: torch.Tensor) -> torch.Tensor:  # (N, C, T, V, M) -> (N*M, C, T, V) channels-last
+            return y.permute(0, 4, 2, 3, 1).reshape(n * m, t, v, c).permute(0, 3, 1, 2)
+
+        raw = folded(x) if self.config.concat_original else None
+        norm = self.input_norm
+        if norm is None:
+            return (raw if raw is not None else folded(x)), raw
+        if not norm.training and norm.track_running_stats:  # eval: the BN is one affine map per (m, v, c)
+            scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+            shift = norm.bias - norm.running_mean * scale  # channel (m*V + v)*C + c (spec §1.1)
+            return folded(torch.addcmul(shift.view(m, v, c).permute(2, 1, 0).unsqueeze(1), x,
+                                        scale.view(m, v, c).permute(2, 1, 0).unsqueeze(1))), raw
         y = x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t)  # channel (m*V + v)*C + c (spec §1.1)
-        y = self.input_norm(y).view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+        y = norm(y).view(n, m, v, c, t).permute(0, 1, 4, 2, 3).reshape(n * m, t, v, c).permute(0, 3, 1, 2)
         return y, raw
 
     def _trunk(self, x: torch.Tensor, raw: torch.Tensor | None) -> torch.Tensor:
@@ -204,7 +219,9 @@ class STTR(nn.Module):
         out = empty.unsqueeze(0).expand(n, m, -1).reshape(n * m, -1).clone()
         idx = present.nonzero().squeeze(1)
         if idx.numel():
-            out[idx] = self._trunk(folded[idx], raw[idx] if raw is not None else None)
+            keep = torch.channels_last  # indexing returns a plain contiguous tensor
+            out[idx] = self._trunk(folded[idx].contiguous(memory_format=keep),
+                                   raw[idx].contiguous(memory_format=keep) if raw is not None else None)
         return out.view(n, m, -1)
 
     def _state_stamp(self) -> tuple:

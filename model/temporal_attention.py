@@ -96,7 +96,7 @@ class TemporalAttention(nn.Module):
         self.last_weights = weights.detach() if weights is not None else None
         out = out.reshape(nm, v, h, tq, self.head_value).permute(0, 3, 1, 2, 4).reshape(nm, tq, v, self.v_ch)
         out = F.linear(out, self.proj.weight.flatten(1), self.proj.bias)  # (NM, T', V, value_dim)
-        out = out.permute(0, 3, 1, 2).contiguous()  # (NM, value_dim, T', V)
+        out = out.permute(0, 3, 1, 2)  # channels-last view, (NM, value_dim, T', V)
         if self.tcn is not None:
             out = torch.cat([self.tcn(x_in), out], dim=1)
         if self.skip:

@@ -51,15 +51,15 @@ def test_resume_without_state_names_the_file(root, tmp_path):
         Trainer(_cfg(root, tmp_path), resume=True)
 
 
-def test_loss_falls_on_an_easy_task(root, tmp_path):
-    cfg = _cfg(root, tmp_path, optim__epochs=8, optim__milestones=[], optim__accumulate=1, data__val_fraction=0.0,
-               data__batch_size=6, optim__lr=0.1)
+def test_loss_falls_on_an_easy_task(tmp_path):
+    # 48 samples (6 steps an epoch): with fewer, a nano model's per-epoch loss jumps around by a factor of 3
+    root = make_dataset(tmp_path / "ds", layout="natops8", n_train=48, n_test=6, T=8, M=1, subjects=3)
+    cfg = _cfg(root, tmp_path / "w", optim__epochs=8, optim__milestones=[], optim__accumulate=1,
+               data__val_fraction=0.0, data__batch_size=8, optim__lr=0.05)
     cfg.augment = type(cfg.augment)()
     trainer = Trainer(cfg)
-    first = trainer.train_epoch(0)["train_loss"]
-    for epoch in range(1, 8):
-        last = trainer.train_epoch(epoch)["train_loss"]
-    assert last < 0.7 * first
+    losses = [trainer.train_epoch(epoch)["train_loss"] for epoch in range(8)]
+    assert sum(losses[-2:]) / 2 < 0.6 * losses[0], losses
 
 
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(root, tmp_path):

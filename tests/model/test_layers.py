@@ -1,0 +1,75 @@
+"""The building blocks' training-time randomness and the channels-last graph convolution."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sttr.model.graph import spatial_adjacency
+from sttr.model.layers import FastDropout, GraphConv, attend
+from sttr.model.skeleton import get_layout
+
+
+def _reference_drop_connect(q, k, v, scale, keep):
+    """The reference's formula: softmax, zero dropped key columns, renormalise by (row sum + 1e-8)."""
+    w = torch.softmax((q * scale) @ k.transpose(-1, -2), dim=-1) * keep
+    w = w / (w.sum(-1, keepdim=True) + 1e-8)
+    return w @ v, w
+
+
+def test_drop_connect_equals_the_reference_renormalisation():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 4, 25, 8), torch.randn(3, 4, 25, 8), torch.randn(3, 4, 25, 6)
+    torch.manual_seed(7)
+    out, weights = attend(q, k, v, 0.35, drop_connect=True, need_weights=True)
+    torch.manual_seed(7)  # the same draw attend makes: one per (sequence, head, key)
+    keep = (torch.rand(3, 4, 1, 25) >= 0.5).float()
+    ref_out, ref_w = _reference_drop_connect(q, k, v, 0.35, keep)
+    assert 0 < keep.mean() < 1
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights, ref_w, atol=1e-6, rtol=1e-5)
+    assert torch.all(weights[keep.expand_as(weights) == 0] == 0)
+
+
+def test_drop_connect_row_with_every_key_dropped_is_zero(monkeypatch):
+    q, k, v = torch.randn(2, 1, 5, 4), torch.randn(2, 1, 5, 4), torch.randn(2, 1, 5, 3)
+    drop_all_of_first = torch.zeros(2, 1, 1, 5)
+    drop_all_of_first[1] = 0.9  # sequence 1 keeps every key, sequence 0 drops them all
+    monkeypatch.setattr(torch, "rand", lambda *shape, **kw: drop_all_of_first.clone())
+    out, _ = attend(q, k, v, 0.5, drop_connect=True)
+    assert torch.all(out[0] == 0)
+    ref, _ = attend(q, k, v, 0.5)
+    torch.testing.assert_close(out[1], ref[1])
+
+
+def test_fast_dropout_keeps_the_expectation_and_is_identity_in_eval():
+    torch.manual_seed(0)
+    drop = FastDropout(0.3)
+    x = torch.ones(400, 500)
+    y = drop(x)
+    assert abs((y == 0).float().mean().item() - 0.3) < 0.01
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.7))
+    assert abs(y.mean().item() - 1.0) < 0.01
+    drop.eval()
+    assert drop(x) is x
+    with pytest.raises(ValueError, match="dropout probability"):
+        FastDropout(1.0)
+
+
+@pytest.mark.parametrize("cin,cout", [(3, 16), (16, 16), (16, 8)])
+def test_graph_conv_matches_the_per_partition_sum(cin, cout):
+    """sum_k W_k (x A_k) + b_k, written out partition by partition, for any memory layout of x."""
+    torch.manual_seed(0)
+    a = spatial_adjacency(get_layout("ntu25"))
+    gcn = GraphConv(cin, cout, a, activate=False)
+    with torch.no_grad():
+        gcn.mask.uniform_(0.5, 1.5)
+    x = torch.randn(2, cin, 7, 25)
+    adj = gcn.adjacency * gcn.mask
+    expected = sum(torch.einsum("nctv,vw->nctw", x, adj[i]).transpose(1, 3) @ gcn.weight[i].T + gcn.bias[i]
+                   for i in range(adj.shape[0])).transpose(1, 3)
+    for layout in (x, x.contiguous(memory_format=torch.channels_last)):
+        out = gcn(layout)
+        assert out.shape == (2, cout, 7, 25)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert np.isfinite(out.detach().numpy()).all()
