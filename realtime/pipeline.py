@@ -33,7 +33,7 @@ from .messages import prediction_payload, prediction_topic, status_payload, stat
 from .ring_buffer import RingBuffer
 from .scheduler import WindowScheduler
 
-__all__ = ["LiveConfig", "ModelSpec", "Pipeline", "RunStats", "Observer", "EngineLike", "top_k"]
+__all__ = ["LiveConfig", "ModelSpec", "Pipeline", "RunStats", "Observer", "EngineLike", "top_k", "fill_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +178,27 @@ def top_k(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
     return [(int(i), float(probs[i])) for i in idx]
 
 
+def fill_frame(tracked: Any, spec: ModelSpec, out: np.ndarray) -> list[int]:
+    """Write a tracked frame (model layout, persons in slots) into the (M, V, C) array ``out``; returns the track ids
+    present (slots with a detected joint). Shared by the pipeline and the multi-stream service."""
+    out.fill(0.0)
+    joints, scores = tracked.joints, tracked.scores
+    persons = min(joints.shape[0], spec.persons)
+    if persons and joints.shape[1] != spec.joints:
+        raise ValueError(f"frame in layout {getattr(tracked, 'layout', '?')!r} has {joints.shape[1]} joints, "
+                         f"the model ({spec.layout}) expects {spec.joints}; give an adapter")
+    dim = 0
+    for c, name in enumerate(spec.channel_names):
+        if name in ("score", "confidence", "visibility"):
+            out[:persons, :, c] = scores[:persons]
+        elif dim < joints.shape[2]:
+            out[:persons, :, c] = joints[:persons, :, dim]
+            dim += 1
+    present = scores[:persons].max(axis=1) > 0 if persons else np.zeros(0, bool)
+    ids = tracked.track_ids or list(range(persons))
+    return [int(ids[p]) for p in range(persons) if present[p] and ids[p] >= 0]
+
+
 class Pipeline:
     """Run a skeleton source through a model and publish predictions.
 
@@ -285,7 +306,7 @@ class Pipeline:
             frame = replace(frame, timestamp_ms=frame.index * 1000.0 / self.config.index_fps)
         model_frame = self.adapter(frame) if self.adapter is not None else frame
         tracked = self.tracker.update(model_frame) if self.tracker is not None else model_frame
-        ids = self._fill_frame(tracked)
+        ids = fill_frame(tracked, self.spec, self._frame_buf)
         t_ms = float(frame.timestamp_ms)
         try:
             self.ring.push(self._frame_buf, t_ms, int(frame.index))
@@ -309,26 +330,6 @@ class Pipeline:
         if self._last_index is not None and index > self._last_index + 1:
             self.stats.frames_dropped += index - self._last_index - 1
         self._last_index = index
-
-    def _fill_frame(self, tracked: Any) -> list[int]:
-        """Write the tracked frame into the (M, V, C) frame buffer; returns the track ids present."""
-        buf, spec = self._frame_buf, self.spec
-        buf.fill(0.0)
-        joints, scores = tracked.joints, tracked.scores
-        persons = min(joints.shape[0], spec.persons)
-        if persons and joints.shape[1] != spec.joints:
-            raise ValueError(f"frame in layout {getattr(tracked, 'layout', '?')!r} has {joints.shape[1]} joints, "
-                             f"the model ({spec.layout}) expects {spec.joints}; give an adapter")
-        dim = 0
-        for c, name in enumerate(spec.channel_names):
-            if name in ("score", "confidence", "visibility"):
-                buf[:persons, :, c] = scores[:persons]
-            elif dim < joints.shape[2]:
-                buf[:persons, :, c] = joints[:persons, :, dim]
-                dim += 1
-        present = scores[:persons].max(axis=1) > 0 if persons else np.zeros(0, bool)
-        ids = tracked.track_ids or list(range(persons))
-        return [int(ids[p]) for p in range(persons) if present[p] and ids[p] >= 0]
 
     def _submit_window(self, frame: Any, ids: list[int], start_ns: int, push_ms: float) -> None:
         buf = self.scheduler.acquire()  # in block mode this waits for the engine: not counted as buffer time

@@ -60,11 +60,12 @@ def model_spec(bundle: Any, backend: str, window: int | None = None) -> ModelSpe
 
 def open_model(bundle_dir: str | Path, backend: str = "auto", precision: str = "fp32",
                window: int | None = None, threads: int | None = None,
-               warmup: bool = True) -> tuple[Any, ModelSpec]:
+               warmup: bool = True, max_batch: int | None = None) -> tuple[Any, ModelSpec]:
     """Read and verify a bundle, open its engine (warmed up), and describe its input.
 
     ``threads`` sets the CPU threads of the onnxruntime and torch backends (None: their default, every core); on a
-    small CPU the pose estimator needs a core too, so live runs default to 1. TensorRT ignores it.
+    small CPU the pose estimator needs a core too, so live runs default to 1. TensorRT ignores it. ``max_batch`` sizes
+TensorRT's optimization profile (the multi-stream service batches windows); the other backends take any batch.
 
     Raises:
         FileNotFoundError: no bundle there; BundleError: a corrupt or mismatched bundle; ImportError: the backend's
@@ -80,7 +81,9 @@ def open_model(bundle_dir: str | Path, backend: str = "auto", precision: str = "
 
         order = auto_backend_order(bundle, precision)
         backend = order[0] if order else backend
-    opts = {"threads": threads} if threads and backend in ("onnxruntime", "torch") else {}
+    opts: dict[str, Any] = {"threads": threads} if threads and backend in ("onnxruntime", "torch") else {}
+    if max_batch and backend == "tensorrt":
+        opts["max_batch"] = int(max_batch)
     engine = open_engine(bundle, backend=backend, precision=precision, **opts)
     spec = model_spec(bundle, str(getattr(engine.info, "backend", backend)), window)
     if warmup and hasattr(engine, "warmup"):

@@ -17,7 +17,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -109,21 +109,29 @@ class ZmqSkeletonSource:
     """Subscribe to skeleton frames.
 
     Args:
-        endpoint: ZeroMQ address, e.g. `tcp://127.0.0.1:5570` or `inproc://skel`.
+        endpoint: ZeroMQ address, e.g. `tcp://127.0.0.1:5570` or `inproc://skel`, or several (one pose process per
+            camera: one socket connects to them all, so one poll serves every stream).
         streams: Stream ids to accept; None accepts every `skel.*` topic.
         bind: Bind (many senders connect to us) instead of connecting to one sender.
         timeout_s: End the iteration after this long without a message; None waits until `close()`.
         context: A zmq.Context to share (needed for inproc://); None uses the global instance.
         rcvhwm: Receive high-water mark (messages queued before ZeroMQ drops new ones).
+        on_bad: Called as `on_bad(topic, description)` for each refused message (the service counts them per
+            stream); the source has already logged and recorded it.
 
     `errors` keeps the last bad messages' descriptions; `stats` counts received, bad and per-stream frames.
     """
 
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, streams: Sequence[str] | None = None, bind: bool = False,
-                 timeout_s: float | None = None, context: Any = None, rcvhwm: int = 1000) -> None:
+    def __init__(self, endpoint: str | Sequence[str] = DEFAULT_ENDPOINT, *, streams: Sequence[str] | None = None,
+                 bind: bool = False, timeout_s: float | None = None, context: Any = None, rcvhwm: int = 1000,
+                 on_bad: Callable[[bytes, str], None] | None = None) -> None:
         zmq = _zmq()
         self._zmq = zmq
-        self.endpoint, self.timeout_s = endpoint, timeout_s
+        endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        if not endpoints:
+            raise ValueError("the skeleton subscriber needs at least one ZeroMQ endpoint, e.g. tcp://127.0.0.1:5570")
+        self.endpoint = endpoint if isinstance(endpoint, str) else ",".join(endpoints)
+        self.timeout_s, self.on_bad = timeout_s, on_bad
         self.errors: list[str] = []
         self.stats: dict[str, Any] = {"received": 0, "bad": 0, "streams": {}}
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
@@ -131,12 +139,13 @@ class ZmqSkeletonSource:
         self._socket.setsockopt(zmq.LINGER, 0)
         for topic in ([skeleton_topic(s) for s in streams] if streams else [b"skel."]):
             self._socket.setsockopt(zmq.SUBSCRIBE, topic)
-        try:
-            (self._socket.bind if bind else self._socket.connect)(endpoint)
-        except zmq.ZMQError as err:
-            self._socket.close()
-            raise OSError(f"could not {'bind' if bind else 'connect'} the skeleton subscriber to {endpoint}: {err}") \
-                from err
+        for address in endpoints:
+            try:
+                (self._socket.bind if bind else self._socket.connect)(address)
+            except zmq.ZMQError as err:
+                self._socket.close()
+                raise OSError(f"could not {'bind' if bind else 'connect'} the skeleton subscriber to {address}: "
+                              f"{err}") from err
         self._closed = False
         self._lock = threading.Lock()  # the socket is closed by whichever thread holds it last
         self._receiving = False
@@ -168,6 +177,8 @@ class ZmqSkeletonSource:
                     stream, frame = decode_skeleton_frame(parts)
                 except MessageError as err:
                     self._bad(parts, err)
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None  # a flood of bad messages must not starve the caller's timeout
                     continue
                 self.stats["received"] += 1
                 self.stats["streams"][stream] = self.stats["streams"].get(stream, 0) + 1
@@ -182,6 +193,8 @@ class ZmqSkeletonSource:
         logger.warning(msg)
         self.stats["bad"] += 1
         self.errors = (self.errors + [msg])[-20:]
+        if self.on_bad is not None:
+            self.on_bad(bytes(parts[0]) if parts else b"", str(err))
 
     def iter_with_stream(self) -> Iterator[tuple[str, SkeletonFrame]]:
         """(stream, frame) pairs until `timeout_s` passes without a message or the source is closed."""
