@@ -27,6 +27,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
                   "export"),
     "bench": ("sttr.realtime.cli.bench", "latency benchmarks of the live pipeline (sttr bench live --video FILE)",
               "live"),
+    "serve": ("sttr.realtime.cli.serve", "one inference service for many skeleton streams, windows batched per "
+              "engine call", "live"),
     "sub": ("sttr.realtime.cli.sub", "print the predictions published by sttr-live", "live"),
 }
 

@@ -7,6 +7,7 @@ Examples::
     sttr-live --video clip.mp4 --bundle b/ --fast --max-frames 300 --pub tcp://127.0.0.1:5556
     sttr-live --openpose-dir out/json --bundle b/ --image-size 340 256
     sttr sub tcp://127.0.0.1:5555                      # in another terminal: print the predictions
+    sttr-live --camera 0 --publish-skeletons tcp://127.0.0.1:5570 --stream cam0   # pose only, for `sttr serve`
 
 Ctrl-C or SIGTERM stops cleanly and prints a latency summary.
 """
@@ -35,6 +36,8 @@ _EPILOG = """examples:
   sttr-live --video clip.mp4 --bundle b/ --fast --max-frames 300 --pub tcp://127.0.0.1:5556
   sttr-live --openpose-dir out/json --bundle b/ --image-size 340 256
   sttr sub tcp://127.0.0.1:5555          (another terminal: print the predictions)
+  sttr-live --camera 0 --publish-skeletons tcp://127.0.0.1:5570 --stream cam0
+                                         (pose only: skel.cam0 frames for `sttr serve --skeleton-sub ...`)
 
 Ctrl-C or SIGTERM stops cleanly and prints a latency summary (p50/p95/p99 per stage)."""
 
@@ -71,7 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"publish on ADDR (default {DEFAULT_PUB_ADDR}; loopback only unless you say otherwise)")
     p.add_argument("--no-pub", action="store_true", help="do not publish (terminal view only)")
     p.add_argument("--format", default="json", choices=("json", "msgpack"), help="payload encoding (default json)")
-    p.add_argument("--stream", default="live", help="stream id in topics pred.<stream> / status.<stream>")
+    p.add_argument("--stream", default="live", help="stream id in topics pred.<stream> / status.<stream> "
+                                                     "(skel.<stream> with --publish-skeletons)")
+    pose = p.add_argument_group("pose only (the two-process set-up: one pose process per camera, one `sttr serve`)")
+    pose.add_argument("--publish-skeletons", metavar="ADDR",
+                      help="run only the pose source and publish each frame's skeleton as sttr.skeleton/1 on ADDR "
+                           "(topic skel.<stream>); no model runs here. --bundle/--checkpoint, when given, only "
+                           "choose the coordinates a camera or video delivers (3D for NTU/Kinect layouts, 2D for "
+                           "OpenPose/COCO)")
+    pose.add_argument("--wait-subscriber", type=float, default=None, metavar="S",
+                      help="with --publish-skeletons: wait up to S seconds for a subscriber before the first frame "
+                           "(default 10 for files and recordings, so none is lost; 0 for cameras and URLs)")
     p.add_argument("--show", action="store_true", help="window with the skeleton overlay and top-k")
     p.add_argument("--record", metavar="OUT.mp4", help="write the overlay video to OUT.mp4")
     p.add_argument("--pose-model", metavar="FILE", help="MediaPipe pose_landmarker .task file")
@@ -100,7 +113,7 @@ def _source_choice(args: argparse.Namespace) -> tuple[str, Any]:
     return "camera", 0
 
 
-def _bundle_dir(args: argparse.Namespace) -> Path:
+def _bundle_dir(args: argparse.Namespace, prog: str = "sttr-live") -> Path:
     if args.bundle:
         return Path(args.bundle)
     if args.checkpoint:
@@ -110,7 +123,7 @@ def _bundle_dir(args: argparse.Namespace) -> Path:
     from ..default_model import default_bundle_dir
 
     path = default_bundle_dir()
-    print(f"sttr-live: no --bundle or --checkpoint given: using the bundled demo model ({path.name}: ST-TR trained "
+    print(f"{prog}: no --bundle or --checkpoint given: using the bundled demo model ({path.name}: ST-TR trained "
           f"on MSR Action3D, 20 actions; see {path / 'MODEL_CARD.md'})", file=sys.stderr)
     return path
 
@@ -273,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.stride < 1 or args.top_k < 1 or not 0 <= args.smoothing < 1:
         return _error("--stride and --top-k must be >= 1 and --smoothing in [0, 1)")
+    if args.publish_skeletons:
+        from .pose_publish import run_pose_publisher
+
+        return run_pose_publisher(args, _source_choice(args))
+    if args.wait_subscriber is not None:
+        return _error("--wait-subscriber goes with --publish-skeletons")
     try:
         app = LiveApp(args)
     except KeyboardInterrupt:

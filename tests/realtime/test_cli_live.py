@@ -39,7 +39,8 @@ def test_realtime_imports_without_torch():
                "sttr.realtime.publisher", "sttr.realtime.client", "sttr.realtime.pipeline", "sttr.realtime.latency",
                "sttr.realtime.terminal_view", "sttr.realtime.overlay", "sttr.realtime.session",
                "sttr.realtime.live_bench", "sttr.realtime.default_model", "sttr.realtime.cli.live",
-               "sttr.realtime.cli.sub", "sttr.realtime.cli.bench"]
+               "sttr.realtime.cli.sub", "sttr.realtime.cli.bench", "sttr.realtime.service",
+               "sttr.realtime.skeleton_publisher", "sttr.realtime.cli.serve", "sttr.realtime.cli.pose_publish"]
     code = ("import sys; sys.modules['torch'] = None\n"
             + "".join(f"import {m}\n" for m in modules)
             + "heavy = [m for m in ('torch', 'onnxruntime', 'tensorrt', 'mediapipe', 'cv2') "
