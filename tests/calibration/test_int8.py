@@ -30,8 +30,12 @@ def test_int8_graph_has_qdq_nodes_and_per_channel_weight_scales(calibrated_dir):
     inits = {i.name: i for i in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
     per_channel = 0
+    kept_float = set(read_bundle(calibrated_dir).data["calibration"]["int8"]["float_raw_concat_nodes"])
     for conv in (n for n in graph.node if n.op_type == "Conv"):
         dq = producers.get(conv.input[1])
+        if conv.name in kept_float:  # reads raw coordinates concatenated with features: float by design
+            assert dq is None or dq.op_type != "DequantizeLinear", f"{conv.name} should have stayed float"
+            continue
         assert dq is not None and dq.op_type == "DequantizeLinear", f"conv {conv.name} weight is not quantized"
         weight = numpy_helper.to_array(inits[dq.input[0]])
         scale = numpy_helper.to_array(inits[dq.input[1]])
@@ -43,6 +47,22 @@ def test_int8_graph_has_qdq_nodes_and_per_channel_weight_scales(calibrated_dir):
     # activations: symmetric int8 (zero point 0), as TensorRT requires
     zps = [numpy_helper.to_array(inits[n.input[2]]) for n in graph.node if n.op_type == "QuantizeLinear"]
     assert all(z.dtype == np.int8 and not z.any() for z in zps)
+
+
+def test_layers_reading_raw_coordinates_next_to_features_stay_float(calibrated_dir):
+    """concat_original joins raw coordinates to the 4th unit's input: its direct readers are not quantized."""
+    from sttr.calibration.int8 import raw_concat_consumers
+
+    fp32 = onnx.load(str(calibrated_dir / "model.onnx"))
+    if not any(n.op_type == "Concat" for n in fp32.graph.node):
+        pytest.skip("this model has no concat_original")
+    named = read_bundle(calibrated_dir).data["calibration"]["int8"]["float_raw_concat_nodes"]
+    assert named and named == raw_concat_consumers(fp32)
+    int8 = {n.name: n for n in onnx.load(str(calibrated_dir / "model.int8.onnx")).graph.node}
+    producers = {o: n for n in int8.values() for o in n.output}
+    for name in named:
+        weight_from = producers.get(int8[name].input[1])
+        assert weight_from is None or weight_from.op_type != "DequantizeLinear"
 
 
 def test_int8_runs_and_the_report_is_its_agreement_on_held_out_real_windows(calibrated_dir, ntu_dir):
