@@ -5,7 +5,6 @@ Written atomically (temp file + os.replace), so an interrupted write never repla
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Any

@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from sttr.model.bundle import BundleError
 
 from ..latency import format_table, write_json
 from ..pipeline import LiveConfig, Pipeline, RunStats
-from ..publisher import DEFAULT_PUB_ADDR
+from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
+from .shutdown import close_all, stop_signals
 
 __all__ = ["main", "build_parser", "LiveApp"]
 
@@ -57,23 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--demo", action="store_true",
                      help="replay the bundled held-out MSR Action3D recordings with the demo model and print "
                           "truth next to prediction (received over ZeroMQ), then exit")
-    model = p.add_argument_group("model (default: the bundled demo model)").add_mutually_exclusive_group()
-    model.add_argument("--bundle", metavar="DIR", help="bundle folder written by `sttr export`")
-    model.add_argument("--checkpoint", metavar="CKPT",
-                       help="sttr checkpoint (.pt); exported once to a cached bundle (needs torch)")
-    p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="engine CPU threads (default 1: the pose estimator needs the other cores; 0 = all)")
-    p.add_argument("--stride", type=int, default=8, help="frames between two predictions (default 8)")
-    p.add_argument("--window", type=int, default=None, metavar="T",
-                   help="frames of history per window (default: the model's T; shorter windows are loop-padded)")
-    p.add_argument("--top-k", type=int, default=5, help="classes per prediction (default 5)")
-    p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight of past windows in [0, 1) (default 0)")
-    p.add_argument("--pub", default=DEFAULT_PUB_ADDR, metavar="ADDR",
-                   help=f"publish on ADDR (default {DEFAULT_PUB_ADDR}; loopback only unless you say otherwise)")
+    add_model_options(p, 1, "engine CPU threads (default 1: the pose estimator needs the other cores; 0 = all)")
+    add_window_options(p, "frames between two predictions (default 8)")
+    add_publish_options(p)
     p.add_argument("--no-pub", action="store_true", help="do not publish (terminal view only)")
-    p.add_argument("--format", default="json", choices=("json", "msgpack"), help="payload encoding (default json)")
     p.add_argument("--stream", default="live", help="stream id in topics pred.<stream> / status.<stream> "
                                                      "(skel.<stream> with --publish-skeletons)")
     pose = p.add_argument_group("pose only (the two-process set-up: one pose process per camera, one `sttr serve`)")
@@ -113,21 +99,6 @@ def _source_choice(args: argparse.Namespace) -> tuple[str, Any]:
     return "camera", 0
 
 
-def _bundle_dir(args: argparse.Namespace, prog: str = "sttr-live") -> Path:
-    if args.bundle:
-        return Path(args.bundle)
-    if args.checkpoint:
-        from ..checkpoint_bundle import bundle_for_checkpoint
-
-        return bundle_for_checkpoint(args.checkpoint)
-    from ..default_model import default_bundle_dir
-
-    path = default_bundle_dir()
-    print(f"{prog}: no --bundle or --checkpoint given: using the bundled demo model ({path.name}: ST-TR trained "
-          f"on MSR Action3D, 20 actions; see {path / 'MODEL_CARD.md'})", file=sys.stderr)
-    return path
-
-
 class LiveApp:
     """Everything one ``sttr-live`` run opens, closed in reverse order by ``close()``."""
 
@@ -150,7 +121,7 @@ class LiveApp:
             from ..publisher import Publisher
 
             self.publisher = Publisher(a.pub, fmt=a.format)
-        engine, spec = open_model(_bundle_dir(a), backend=a.backend, precision=a.precision, window=a.window,
+        engine, spec = open_model(bundle_dir(a, "sttr-live"), backend=a.backend, precision=a.precision, window=a.window,
                                   threads=a.threads or None)
         self.engine = engine
         kind, target = _source_choice(a)
@@ -208,12 +179,7 @@ class LiveApp:
     def close(self) -> None:
         if self.demo is not None:
             self.demo.stop(expected=0, timeout_s=0.0)
-        for part in (self.view, self.overlay, self.publisher, self.source, self.engine):
-            if part is not None:
-                try:
-                    part.close()
-                except Exception:  # closing must go on with the other parts
-                    logger.exception("closing %s failed", type(part).__name__)
+        close_all((self.view, self.overlay, self.publisher, self.source, self.engine))
 
 
 def _ensure_pose_model(path: str | None) -> None:
@@ -240,9 +206,9 @@ def _file_fps(source: Any) -> float | None:
     return None
 
 
-def _install_signals(app: LiveApp) -> dict[int, Any]:
-    """Ctrl-C / SIGTERM stop the pipeline (a second one aborts); returns the previous handlers."""
-    def handler(signum: int, _frame: Any) -> None:
+def _stop_handler(app: LiveApp):
+    """Ctrl-C / SIGTERM stop the pipeline after the current frame (a second one aborts)."""
+    def handler(signum: int) -> None:
         pipe = app.pipeline
         if pipe is None or pipe.stopping:
             raise KeyboardInterrupt  # second signal: abort now
@@ -250,11 +216,7 @@ def _install_signals(app: LiveApp) -> dict[int, Any]:
         pipe.stop()
         if pipe.waiting_for_source:  # a source blocked on input (a camera, a socket) would never return
             raise KeyboardInterrupt
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, handler)
-    return previous
+    return handler
 
 
 def _report(stats: RunStats, path: str | None) -> None:
@@ -298,15 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # missing file/camera, port in use, bad bundle
         return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
-    previous = _install_signals(app)
     try:
-        stats = app.run()
+        with stop_signals(_stop_handler(app)):
+            stats = app.run()
     except KeyboardInterrupt:
         stats = app.pipeline.stats if app.pipeline is not None else RunStats()
     finally:
         app.close()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
     _report(stats, args.latency_json)
     return 0
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from typing import Any
 
 from sttr.model.bundle import BundleError
 
 from ..messages import MessageError, check_stream_id
+from .shutdown import close_all, stop_signals
 
 __all__ = ["run_pose_publisher"]
 
@@ -89,39 +89,29 @@ def run_pose_publisher(args: argparse.Namespace, choice: tuple[str, Any]) -> int
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
     runner = SkeletonPublisher(source, publisher, args.stream, max_frames=args.max_frames)
-    previous = _install_signals(runner)
     try:
-        if wait_s > 0 and not publisher.wait_for_subscriber(wait_s):
-            print(f"sttr-live: no subscriber on {publisher.addr} after {wait_s:g} s; publishing anyway",
-                  file=sys.stderr)
-        if not args.quiet:
-            print(f"sttr-live: publishing skel.{args.stream} on {publisher.addr}", file=sys.stderr)
-        stats = runner.run()
+        with stop_signals(_stop_handler(runner)):
+            if wait_s > 0 and not publisher.wait_for_subscriber(wait_s):
+                print(f"sttr-live: no subscriber on {publisher.addr} after {wait_s:g} s; publishing anyway",
+                      file=sys.stderr)
+            if not args.quiet:
+                print(f"sttr-live: publishing skel.{args.stream} on {publisher.addr}", file=sys.stderr)
+            stats = runner.run()
     except KeyboardInterrupt:
         stats = runner.stats
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-        for part in (source, publisher):
-            try:
-                part.close()
-            except Exception:  # closing must go on with the other part
-                logger.exception("closing %s failed", type(part).__name__)
+        close_all((source, publisher))
     print(f"frames {stats.frames} in {stats.wall_s:.1f} s ({stats.input_fps:.1f} fps), sent {stats.sent}, "
           f"dropped {stats.dropped}, errors {stats.errors}", file=sys.stderr)
     return 0
 
 
-def _install_signals(runner: Any) -> dict[int, Any]:
+def _stop_handler(runner: Any):
     """Ctrl-C / SIGTERM stop after the current frame (a second one, or a source blocked on input, aborts)."""
-    def handler(signum: int, _frame: Any) -> None:
+    def handler(signum: int) -> None:
         if runner.stopping or runner.waiting_for_source or not runner.running:  # e.g. waiting for a subscriber
             runner.stop()
             raise KeyboardInterrupt
         logger.info("signal %d: stopping after the current frame", signum)
         runner.stop()
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, handler)
-    return previous
+    return handler

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from typing import Any
 
 from sttr.model.bundle import BundleError
 
 from ..latency import format_table, write_json
-from ..publisher import DEFAULT_PUB_ADDR
+from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
+from .shutdown import close_all, stop_signals
 
 __all__ = ["main", "build_parser", "ServeApp"]
 
@@ -43,38 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=_EPILOG)
     p.add_argument("--skeleton-sub", metavar="ADDR", action="append", required=True,
                    help="subscribe to the skeleton frames published at ADDR (repeat for every pose process)")
-    model = p.add_argument_group("model (default: the bundled demo model)").add_mutually_exclusive_group()
-    model.add_argument("--bundle", metavar="DIR", help="bundle folder written by `sttr export`")
-    model.add_argument("--checkpoint", metavar="CKPT",
-                       help="sttr checkpoint (.pt); exported once to a cached bundle (needs torch)")
-    p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
-    p.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="engine CPU threads (default 0 = all: no pose estimator runs here)")
+    add_model_options(p, 0, "engine CPU threads (default 0 = all: no pose estimator runs here)")
     p.add_argument("--max-batch", type=int, default=8, metavar="B", help="windows per engine call at most (default 8)")
     p.add_argument("--batch-wait-ms", type=float, default=0.0, metavar="MS",
                    help="wait up to MS after the first due window for other streams' windows (default 0: batch "
                         "only what piled up while the engine ran; no added latency)")
-    p.add_argument("--stride", type=int, default=8, help="frames of a stream between two predictions (default 8)")
-    p.add_argument("--window", type=int, default=None, metavar="T",
-                   help="frames of history per window (default: the model's T; shorter windows are loop-padded)")
-    p.add_argument("--top-k", type=int, default=5, help="classes per prediction (default 5)")
-    p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight of past windows in [0, 1) (default 0)")
+    add_window_options(p, "frames of a stream between two predictions (default 8)")
     p.add_argument("--stream-timeout", type=float, default=5.0, metavar="S",
                    help="drop the state of a stream silent for S seconds (default 5)")
     p.add_argument("--max-streams", type=int, default=64, metavar="N", help="streams served at once (default 64)")
-    p.add_argument("--pub", default=DEFAULT_PUB_ADDR, metavar="ADDR",
-                   help=f"publish on ADDR (default {DEFAULT_PUB_ADDR}; loopback only unless you say otherwise)")
-    p.add_argument("--format", default="json", choices=("json", "msgpack"), help="payload encoding (default json)")
+    add_publish_options(p)
     p.add_argument("--latency-json", metavar="FILE", help="write the run's statistics and latency summary as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
-
-
-def _bundle_dir(args: argparse.Namespace) -> Any:
-    from .live import _bundle_dir as live_bundle_dir  # one rule for --bundle / --checkpoint / the demo model
-
-    return live_bundle_dir(args, prog="sttr serve")
 
 
 class ServeApp:
@@ -102,7 +83,7 @@ class ServeApp:
         for addr in a.skeleton_sub:
             check_address(addr)
         self.publisher = Publisher(a.pub, fmt=a.format)  # first: a taken port is the cheapest thing to find out
-        self.engine, spec = open_model(_bundle_dir(a), backend=a.backend, precision=a.precision, window=a.window,
+        self.engine, spec = open_model(bundle_dir(a, "sttr serve"), backend=a.backend, precision=a.precision, window=a.window,
                                        threads=a.threads or None, max_batch=a.max_batch)
         self.source = ZmqSkeletonSource(a.skeleton_sub)
         self.service = InferenceService(self.source, self.engine, spec, config, publisher=self.publisher)
@@ -111,26 +92,17 @@ class ServeApp:
               f"{', '.join(a.skeleton_sub)}; predictions on {self.publisher.addr}", file=sys.stderr)
 
     def close(self) -> None:
-        for part in (self.source, self.publisher, self.engine):
-            if part is not None:
-                try:
-                    part.close()
-                except Exception:  # closing must go on with the other parts
-                    logger.exception("closing %s failed", type(part).__name__)
+        close_all((self.source, self.publisher, self.engine))
 
 
-def _install_signals(service: Any) -> dict[int, Any]:
+def _stop_handler(service: Any):
     """Ctrl-C / SIGTERM stop the service within its poll period (a second one aborts)."""
-    def handler(signum: int, _frame: Any) -> None:
+    def handler(signum: int) -> None:
         if service.stopping:
             raise KeyboardInterrupt
         logger.info("signal %d: stopping (again to abort)", signum)
         service.stop()
-
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, handler)
-    return previous
+    return handler
 
 
 def stats_dict(stats: Any) -> dict[str, Any]:
@@ -178,15 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # bad address, port in use, bundle
         return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
     assert app.service is not None
-    previous = _install_signals(app.service)
     try:
-        stats = app.service.run()
+        with stop_signals(_stop_handler(app.service)):
+            stats = app.service.run()
     except KeyboardInterrupt:
         stats = app.service.stats
     finally:
         app.close()
-        for sig, old in previous.items():
-            signal.signal(sig, old)
     _report(stats, args.latency_json)
     return 0
 

@@ -1,0 +1,54 @@
+"""The options every command that runs a model takes (`sttr-live`, `sttr serve`), and the one rule that turns
+--bundle / --checkpoint / nothing into the bundle folder to open."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..publisher import DEFAULT_PUB_ADDR
+
+__all__ = ["add_model_options", "add_window_options", "add_publish_options", "bundle_dir"]
+
+
+def add_model_options(p: argparse.ArgumentParser, threads_default: int, threads_help: str) -> None:
+    """--bundle | --checkpoint, --backend, --precision, --threads."""
+    model = p.add_argument_group("model (default: the bundled demo model)").add_mutually_exclusive_group()
+    model.add_argument("--bundle", metavar="DIR", help="bundle folder written by `sttr export`")
+    model.add_argument("--checkpoint", metavar="CKPT",
+                       help="sttr checkpoint (.pt); exported once to a cached bundle (needs torch)")
+    p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
+    p.add_argument("--threads", type=int, default=threads_default, metavar="N", help=threads_help)
+
+
+def add_window_options(p: argparse.ArgumentParser, stride_help: str) -> None:
+    """--stride, --window, --top-k, --smoothing."""
+    p.add_argument("--stride", type=int, default=8, help=stride_help)
+    p.add_argument("--window", type=int, default=None, metavar="T",
+                   help="frames of history per window (default: the model's T; shorter windows are loop-padded)")
+    p.add_argument("--top-k", type=int, default=5, help="classes per prediction (default 5)")
+    p.add_argument("--smoothing", type=float, default=0.0, help="EMA weight of past windows in [0, 1) (default 0)")
+
+
+def add_publish_options(p: argparse.ArgumentParser) -> None:
+    """--pub, --format."""
+    p.add_argument("--pub", default=DEFAULT_PUB_ADDR, metavar="ADDR",
+                   help=f"publish on ADDR (default {DEFAULT_PUB_ADDR}; loopback only unless you say otherwise)")
+    p.add_argument("--format", default="json", choices=("json", "msgpack"), help="payload encoding (default json)")
+
+
+def bundle_dir(args: argparse.Namespace, prog: str) -> Path:
+    """--bundle as given, --checkpoint exported once to a cached bundle, else the bundled demo model (said so)."""
+    if args.bundle:
+        return Path(args.bundle)
+    if args.checkpoint:
+        from ..checkpoint_bundle import bundle_for_checkpoint
+
+        return bundle_for_checkpoint(args.checkpoint)
+    from ..default_model import default_bundle_dir
+
+    path = default_bundle_dir()
+    print(f"{prog}: no --bundle or --checkpoint given: using the bundled demo model ({path.name}: ST-TR trained "
+          f"on MSR Action3D, 20 actions; see {path / 'MODEL_CARD.md'})", file=sys.stderr)
+    return path
