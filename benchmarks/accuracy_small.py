@@ -4,7 +4,8 @@
     python benchmarks/accuracy_small.py --streams s-tr-bones t-tr-bones --reuse --out st-tr.json   # + T-TR, fused
 
 Datasets and protocols (see ../shared/data/small/SOURCES.md):
-* MSR Action3D P1 (AS1/AS2/AS3 cross-subject, mean) and P2 (20 actions, odd/even subjects);
+* MSR Action3D P1 (AS1/AS2/AS3 cross-subject, mean), P2 (20 actions, odd/even subjects) and P3 (20 actions, the 10
+  half/half subject splits of Vemulapalli's tr_te_splits.mat, mean of the 10: benchmarks split_1 .. split_10);
 * Florence 3D P1 (leave-one-actor-out, mean of the 10 folds);
 * NATOPS (fixed UEA 180/180 split).
 Each run uses a config from `configs/small_*.yaml` (a reduced-width model, fixed cosine schedule, no validation
@@ -26,6 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 PUBLISHED = {
     "msr_action3d/P1": (94.8, "Liu et al. ECCV 2016, ST-LSTM + Trust Gate [R]"),
     "msr_action3d/P2": (88.2, "Wang et al. CVPR 2012, Actionlet Ensemble [R]"),
+    "msr_action3d/P3": (92.79, "STWP, re-run in the kailiuXD/STWP README [V] (Vemulapalli et al. 2014 Lie group: "
+                               "89.48 [R])"),
     "florence3d/P1": (87.04, "Devanne et al. 2014, Riemannian trajectories [R]"),
     "natops/UEA": (93.9, "Zhang et al. AAAI 2020, TapNet [R]"),
 }
@@ -36,6 +39,7 @@ def _runs(names: list[str], folds: list[int]) -> list[tuple[str, str, str]]:
     runs = []
     if "msr_action3d" in names:
         runs += [("msr_action3d", "P1", b) for b in ("as1", "as2", "as3")] + [("msr_action3d", "P2", "cs")]
+        runs += [("msr_action3d", "P3", f"split_{k}") for k in range(1, 11)]
     if "florence3d" in names:
         runs += [("florence3d", "P1", f"loao_{k}") for k in folds]
     if "natops" in names:
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", nargs="*", default=[], dest="overrides", help="config overrides for every run")
     p.add_argument("--streams", nargs="+", help="presets to train per run (e.g. s-tr-bones t-tr-bones); with more "
                    "than one, their test scores are also fused by sample name (default: the config's preset)")
-    p.add_argument("--only", nargs="+", help="run only these benchmarks (e.g. as1 as2 as3 cs loao_1 uea)")
+    p.add_argument("--only", nargs="+", help="run only these benchmarks (e.g. as1 as2 as3 cs split_1 loao_1 uea)")
     p.add_argument("--reuse", action="store_true", help="reuse finished runs whose saved config is identical")
     p.add_argument("--out", help="write the results as JSON")
     args = p.parse_args(argv)

@@ -2,10 +2,11 @@
 import numpy as np
 import pytest
 
-from sttr.training.datasets import (CustomProtocol, generate_custom, generate_natops, load_custom, load_florence3d,
-                                    load_msr_action3d, load_natops, resample)
+from sttr.training.datasets import (CustomProtocol, generate_custom, generate_msr_action3d, generate_natops,
+                                    load_custom, load_florence3d, load_msr_action3d, load_natops, resample)
 from sttr.training.datasets.custom import custom_splits
 from sttr.training.datasets.florence3d import protocol_splits as florence_splits
+from sttr.training.datasets.msr_action3d import half_splits
 from sttr.training.datasets.msr_action3d import protocol_splits as msr_splits
 from sttr.training.feeder import SkeletonFeeder
 
@@ -27,6 +28,33 @@ def test_msr_action3d_protocol_sizes_and_zero_frames(msr):
     assert y[:, head].mean() > 0.3 and y[:, foot].mean() < -0.8
     _, label_map = msr_splits(msr, "as1")
     assert sorted(label_map.values()) == list(range(8))
+
+
+def test_msr_action3d_p3_half_splits_from_the_real_mat_file(msr, shared_data, tmp_path):
+    root = shared_data / "small" / "MSRAction3D"
+    splits = half_splits(root)
+    assert len(splits) == 10
+    assert splits[0] == ([1, 2, 3, 5, 10], [4, 6, 7, 8, 9]) and splits[9] == ([2, 3, 5, 9, 10], [1, 4, 6, 7, 8])
+    for train, test in splits:
+        assert sorted(train + test) == list(range(1, 11)) and len(train) == 5  # half/half, disjoint
+    assert set.intersection(*(set(tr) for tr, _ in splits)) == {2, 3, 5}
+    assert len({tuple(tr) for tr, _ in splits}) == 10
+    sizes = []
+    for k, (train_subjects, test_subjects) in enumerate(splits, 1):
+        idx, label_map = msr_splits(msr, f"split_{k}", root)
+        assert label_map is None and len(idx["train"]) + len(idx["test"]) == 557
+        assert {msr[i].subject for i in idx["train"]} == set(train_subjects)
+        assert {msr[i].subject for i in idx["test"]} == set(test_subjects)
+        sizes.append((len(idx["train"]), len(idx["test"])))
+    assert sizes[0] == (288, 269) and sizes[1] == (265, 292)  # split 2 trains on short subject 4
+    with pytest.raises(ValueError, match="need the dataset root"):
+        msr_splits(msr, "split_1")
+    folder = generate_msr_action3d(root, tmp_path, window=8, protocols=["split_2"])["split_2"]
+    train, test = SkeletonFeeder(folder, "train"), SkeletonFeeder(folder, "test")
+    assert (len(train), len(test)) == (265, 292) and train.num_classes == 20
+    assert set(train.meta.subjects) == {2, 3, 4, 5, 10} and set(test.meta.subjects) == {1, 6, 7, 8, 9}
+    with pytest.raises(ValueError, match="unknown protocol"):
+        msr_splits(msr, "split_11")
 
 
 def test_florence3d_height_axis_and_leave_one_actor_out(shared_data):

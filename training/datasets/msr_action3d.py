@@ -5,6 +5,18 @@ confidence c is dropped. The standard 557-file list (`files_used_in_cvpr12_paper
 dropped before normalising (SOURCES.md). Protocols:
 * `as1`, `as2`, `as3` (P1, Li et al.): 8-action subsets, train on subjects 1,3,5,7,9, test on 2,4,6,8,10.
 * `cs` (P2, Wang et al. 2012): all 20 actions, odd subjects train, even subjects test.
+* `split_<k>` (P3, Vemulapalli et al. 2014): all 20 actions, the k-th (k = 1..10) half/half subject split of
+  `tr_te_splits.mat` (`tr_subjects` / `te_subjects` rows, 1-based subject ids); report the mean over the 10 splits.
+  The splits as read from the file (train subjects | test subjects):
+
+      split_1  1 2 3 5 10 | 4 6 7 8 9      split_6  2 3 5 6 10 | 1 4 7 8 9
+      split_2  2 3 4 5 10 | 1 6 7 8 9      split_7  2 3 5 7 8  | 1 4 6 9 10
+      split_3  2 3 5 6 7  | 1 4 8 9 10     split_8  2 3 5 7 9  | 1 4 6 8 10
+      split_4  2 3 5 6 8  | 1 4 7 9 10     split_9  2 3 5 8 10 | 1 4 6 7 9
+      split_5  2 3 5 6 9  | 1 4 7 8 10     split_10 2 3 5 9 10 | 1 4 6 7 8
+
+  Subjects 2, 3 and 5 train in every split; 1 and 4 (4 is the short subject, 38 sequences) are tested in nine of
+  the ten. `action_sets` of the same file equals `ACTION_SETS`.
 """
 from __future__ import annotations
 
@@ -17,8 +29,8 @@ import numpy as np
 
 from .common import RawSample, drop_empty_frames, make_spec, write_benchmark
 
-__all__ = ["ACTIONS", "ACTION_SETS", "PROTOCOLS", "read_sequence", "load_msr_action3d", "protocol_splits",
-           "generate_msr_action3d"]
+__all__ = ["ACTIONS", "ACTION_SETS", "PROTOCOLS", "SPLITS", "read_sequence", "load_msr_action3d", "half_splits",
+           "protocol_splits", "generate_msr_action3d"]
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +40,8 @@ ACTIONS = ("high arm wave", "horizontal arm wave", "hammer", "hand catch", "forw
 # 1-based action ids of the P1 subsets
 ACTION_SETS = {"as1": (2, 3, 5, 6, 10, 13, 18, 20), "as2": (1, 4, 7, 8, 9, 11, 12, 14),
                "as3": (6, 14, 15, 16, 17, 18, 19, 20)}
-PROTOCOLS = ("as1", "as2", "as3", "cs")
+SPLITS = tuple(f"split_{k}" for k in range(1, 11))  # P3
+PROTOCOLS = ("as1", "as2", "as3", "cs", *SPLITS)
 _NAME = re.compile(r"a(\d\d)_s(\d\d)_e(\d\d)")
 _V = 20
 
@@ -72,10 +85,39 @@ def load_msr_action3d(root: str | Path, file_list: Sequence[str] | None = None) 
     return samples
 
 
-def protocol_splits(samples: Sequence[RawSample], protocol: str) -> tuple[dict[str, list[int]], dict[int, int] | None]:
-    """(split -> sample indices, label map or None) of a protocol."""
+def half_splits(root: str | Path) -> list[tuple[list[int], list[int]]]:
+    """The 10 (train subjects, test subjects) pairs of `tr_te_splits.mat` (P3), in file order."""
+    path = Path(root) / "tr_te_splits.mat"
+    if not path.is_file():
+        raise FileNotFoundError(f"MSR Action3D: {path} not found (the P3 split_k protocols need it)")
+    try:
+        import scipy.io
+    except ImportError as err:
+        raise ImportError("reading tr_te_splits.mat needs scipy: pip install 'sttr[train]'") from err
+    m = scipy.io.loadmat(path, squeeze_me=True)
+    tr, te = np.atleast_2d(m["tr_subjects"]), np.atleast_2d(m["te_subjects"])
+    splits = [(sorted(int(s) for s in a), sorted(int(s) for s in b)) for a, b in zip(tr, te)]
+    for k, (a, b) in enumerate(splits, 1):
+        if set(a) & set(b):
+            raise ValueError(f"MSR Action3D: {path.name} split {k}: subjects {sorted(set(a) & set(b))} both train "
+                             "and test")
+    if len(splits) != len(SPLITS):
+        raise ValueError(f"MSR Action3D: {path.name} holds {len(splits)} splits, expected {len(SPLITS)}")
+    return splits
+
+
+def protocol_splits(samples: Sequence[RawSample], protocol: str, root: str | Path | None = None
+                    ) -> tuple[dict[str, list[int]], dict[int, int] | None]:
+    """(split -> sample indices, label map or None) of a protocol (`split_k` needs `root` for tr_te_splits.mat)."""
     if protocol not in PROTOCOLS:
-        raise ValueError(f"MSR Action3D: unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+        raise ValueError(f"MSR Action3D: unknown protocol {protocol!r}; expected one of as1, as2, as3, cs, "
+                         "split_1..split_10")
+    if protocol in SPLITS:
+        if root is None:
+            raise ValueError("MSR Action3D: the split_k protocols (P3) need the dataset root (tr_te_splits.mat)")
+        train_subjects, test_subjects = half_splits(root)[SPLITS.index(protocol)]
+        return ({"train": [i for i, s in enumerate(samples) if s.subject in train_subjects],
+                 "test": [i for i, s in enumerate(samples) if s.subject in test_subjects]}, None)
     if protocol == "cs":
         keep, label_map = range(len(samples)), None
     else:
@@ -94,11 +136,21 @@ def generate_msr_action3d(root: str | Path, out: str | Path, *, window: int = 64
     spec = make_spec("kinect20", window, bones=bones, fps=15.0)
     folders = {}
     for protocol in protocols:
-        splits, label_map = protocol_splits(samples, protocol)
+        splits, label_map = protocol_splits(samples, protocol, _data_folder(root))
         names = list(ACTIONS) if label_map is None else [ACTIONS[a - 1] for a in ACTION_SETS[protocol]]
+        if protocol in SPLITS:
+            train_subjects, test_subjects = half_splits(_data_folder(root))[SPLITS.index(protocol)]
+            desc = f"tr_te_splits.mat {protocol}: subjects {train_subjects} train, {test_subjects} test"
+        else:
+            desc = "odd subjects train, even subjects test" + ("" if label_map is None else
+                                                               f", actions {ACTION_SETS[protocol]}")
         folders[protocol] = write_benchmark(
             Path(out) / protocol, samples, splits, spec=spec, label_names=names, dataset="msr_action3d",
-            benchmark=protocol, label_map=label_map,
-            extra={"protocol": "odd subjects train, even subjects test" + ("" if label_map is None else
-                                                                           f", actions {ACTION_SETS[protocol]}")})
+            benchmark=protocol, label_map=label_map, extra={"protocol": desc})
     return folders
+
+
+def _data_folder(root: str | Path) -> Path:
+    """The dataset folder holding the .mat files (`root`, or its parent when given real_world_coordinates)."""
+    root = Path(root)
+    return root.parent if root.name == "real_world_coordinates" and not (root / "tr_te_splits.mat").is_file() else root
