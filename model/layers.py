@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FastDropout", "TemporalConv", "GraphConv", "AdaptiveGraphConv", "JointChannelNorm", "attend", "init_conv_fan_out"]
+__all__ = ["FastDropout", "TemporalConv", "GraphConv", "AdaptiveGraphConv", "JointChannelNorm", "attend",
+           "init_conv_fan_out"]
 
 
 def init_conv_fan_out(weight: torch.Tensor) -> None:
@@ -178,7 +179,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, bias
     `drop_connect` (training only) zeroes whole key columns with p = 0.5 per (sequence, head, key) and
     renormalises the rows, as the reference does (spec §1.5 step 6). Renormalising softmax weights over the kept keys
     is the softmax over the kept keys' logits, so it is computed as one masked softmax (the reference's
-    w / (sum + 1e-8) differs only by that 1e-8 relative term); a row whose keys are all dropped comes out zero, as there.
+    w / (sum + 1e-8) differs only by that 1e-8 relative term); a row whose keys are all dropped comes out zero, as
+    there.
     Returns (out (..., L, Dv), weights (..., L, S) or None).
     """
     if not drop_connect and not need_weights and q.is_cuda:  # fused kernels pay off on GPU; on CPU the

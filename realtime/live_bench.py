@@ -26,6 +26,7 @@ import numpy as np
 
 from .latency import format_table, summarize
 from .pipeline import LiveConfig, ModelSpec, Pipeline
+from .sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 
 __all__ = ["run_live_bench", "run_case", "format_results", "extract_skeletons"]
 
@@ -96,11 +97,12 @@ def _collect_main(addr: str) -> int:
 
 
 def extract_skeletons(video: str | Path, model_layout: str, pose_model: str | None = None,
-                      max_frames: int | None = None) -> tuple[list[Any], float]:
+                      max_frames: int | None = None, pose_width: int = DEFAULT_POSE_WIDTH) -> tuple[list[Any], float]:
     """Run MediaPipe over every frame of a video once; returns (SkeletonFrames without images, video fps)."""
     from .session import open_live_source
 
-    source = open_live_source("video", str(video), model_layout, realtime=False, pose_model=pose_model)
+    source = open_live_source("video", str(video), model_layout, realtime=False, pose_model=pose_model,
+                              max_width=pose_width)
     try:
         fps = float(source.capture.fps)
         frames = []
@@ -174,7 +176,8 @@ def run_case(open_source: Callable[[], tuple[Any, float]], engine: Any, spec: Mo
 def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence[str] = ("onnxruntime",),
                    precision: str = "fp32", stride: int = 8, window: int | None = None,
                    modes: Sequence[str] = ("realtime", "fast"), pose: str = "both", pose_model: str | None = None,
-                   max_frames: int | None = None, threads: int | None = 1) -> dict[str, Any]:
+                   max_frames: int | None = None, threads: int | None = 1,
+                   pose_width: int = DEFAULT_POSE_WIDTH) -> dict[str, Any]:
     """Benchmark the live pipeline per backend and mode; returns a JSON-ready report.
 
     Args:
@@ -187,6 +190,7 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
         pose: ``mediapipe`` (pose estimated live), ``cached`` (skeletons extracted once first) or ``both``.
         max_frames: cap per run.
         threads: engine CPU threads (onnxruntime / torch); None for the backend's default.
+        pose_width: images wider than this are scaled down before MediaPipe (0: full size).
     """
     from .session import open_live_source, open_model
 
@@ -196,7 +200,7 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
         engine, spec = open_model(bundle_dir, backend=backend, precision=precision, window=window, threads=threads)
         for pose_kind in (("mediapipe", "cached") if pose == "both" else (pose,)):
             if pose_kind == "cached" and cached is None:
-                cached = extract_skeletons(video, spec.layout, pose_model, max_frames)
+                cached = extract_skeletons(video, spec.layout, pose_model, max_frames, pose_width)
             for mode in modes:
                 realtime = mode == "realtime"
                 if pose_kind == "cached":
@@ -207,7 +211,7 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
                 else:
                     def opener(realtime=realtime) -> tuple[Any, float]:
                         src = open_live_source("video", str(video), spec.layout, realtime=realtime,
-                                               pose_model=pose_model)
+                                               pose_model=pose_model, max_width=pose_width)
                         return src, float(src.capture.fps)
                 logger.info("bench: %s %s %s", backend, pose_kind, mode)
                 result = run_case(opener, engine, spec, mode=mode, stride=stride, max_frames=max_frames)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from sttr.model.bundle import BundleError
 
+from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
+
 __all__ = ["main", "build_parser"]
 
 
@@ -29,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--pose", default="both", choices=("mediapipe", "cached", "both"),
                       help="estimate pose live, replay skeletons extracted once (cached), or both (default)")
     live.add_argument("--pose-model", metavar="FILE", help="MediaPipe pose_landmarker .task file")
+    live.add_argument("--pose-width", type=int, default=DEFAULT_POSE_WIDTH, metavar="PX",
+                      help="scale wider frames down to PX before pose estimation (default 0: full size)")
     live.add_argument("--max-frames", type=int, default=None, metavar="N", help="frames per run (default: all)")
     live.add_argument("--threads", type=int, default=1, metavar="N",
                       help="engine CPU threads (default 1: the pose estimator needs the other cores; 0 = all)")
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_live_bench(args.video, bundle, backends=args.backends, precision=args.precision,
                                 stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
                                 pose_model=args.pose_model, max_frames=args.max_frames,
-                                threads=args.threads or None)
+                                threads=args.threads or None, pose_width=args.pose_width)
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         print(f"sttr bench live: error: {str(exc).splitlines()[0] if str(exc) else repr(exc)}", file=sys.stderr)
         return 2

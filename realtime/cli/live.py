@@ -22,6 +22,7 @@ from sttr.model.bundle import BundleError
 
 from ..latency import format_table, write_json
 from ..pipeline import LiveConfig, Pipeline, RunStats
+from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .shutdown import close_all, stop_signals
 
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", action="store_true", help="window with the skeleton overlay and top-k")
     p.add_argument("--record", metavar="OUT.mp4", help="write the overlay video to OUT.mp4")
     p.add_argument("--pose-model", metavar="FILE", help="MediaPipe pose_landmarker .task file")
+    p.add_argument("--pose-width", type=int, default=DEFAULT_POSE_WIDTH, metavar="PX",
+                   help="scale wider images down to PX before pose estimation, for large camera images (default 0: "
+                        "full size; small, distant people are found less often at low widths)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"),
                    help="image size in pixels of 2D sources that give pixels (OpenPose)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
@@ -86,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no live terminal line")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
+
+
+def source_options(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    """Options of the chosen source that its flags set (--image-size for OpenPose, --pose-width for MediaPipe)."""
+    if args.pose_width < 0:
+        raise ValueError(f"--pose-width must be a number of pixels >= 0 (0: full size), got {args.pose_width}")
+    if kind == "openpose" and args.image_size:
+        return {"image_size": tuple(args.image_size)}
+    if kind in ("camera", "video", "url"):
+        return {"max_width": args.pose_width}
+    return {}
 
 
 def _source_choice(args: argparse.Namespace) -> tuple[str, Any]:
@@ -127,9 +142,7 @@ class LiveApp:
         kind, target = _source_choice(a)
         if a.demo:
             kind, target = "replay", self._open_demo()
-        options: dict[str, Any] = {}
-        if kind == "openpose" and a.image_size:
-            options["image_size"] = tuple(a.image_size)
+        options = source_options(a, kind)
         self.source = open_live_source(kind, target, spec.layout, realtime=a.realtime, pose_model=a.pose_model,
                                        keep_image=bool(a.show or a.record), **options)
         observers: list[Any] = []
@@ -258,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         app = LiveApp(args)
     except KeyboardInterrupt:
         return 130
-    except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # missing file/camera, port in use, bad bundle
+    except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # no file/camera, port taken, ...
         return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
     try:
         with stop_signals(_stop_handler(app)):

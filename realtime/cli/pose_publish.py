@@ -54,15 +54,13 @@ def _open(args: argparse.Namespace, choice: tuple[str, Any]) -> tuple[Any, Any]:
     """(publisher, source); the publisher first: a taken port is the cheapest thing to find out."""
     from ..publisher import Publisher
     from ..session import open_live_source
+    from .live import source_options
 
     kind, target = choice
     publisher = Publisher(args.publish_skeletons, fmt=args.format)
     try:
-        options: dict[str, Any] = {}
-        if kind == "openpose" and args.image_size:
-            options["image_size"] = tuple(args.image_size)
         source = open_live_source(kind, target, _model_layout(args, kind), realtime=args.realtime,
-                                  pose_model=args.pose_model, **options)
+                                  pose_model=args.pose_model, **source_options(args, kind))
     except BaseException:
         publisher.close()
         raise

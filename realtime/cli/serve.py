@@ -83,8 +83,8 @@ class ServeApp:
         for addr in a.skeleton_sub:
             check_address(addr)
         self.publisher = Publisher(a.pub, fmt=a.format)  # first: a taken port is the cheapest thing to find out
-        self.engine, spec = open_model(bundle_dir(a, "sttr serve"), backend=a.backend, precision=a.precision, window=a.window,
-                                       threads=a.threads or None, max_batch=a.max_batch)
+        self.engine, spec = open_model(bundle_dir(a, "sttr serve"), backend=a.backend, precision=a.precision,
+                                       window=a.window, threads=a.threads or None, max_batch=a.max_batch)
         self.source = ZmqSkeletonSource(a.skeleton_sub)
         self.service = InferenceService(self.source, self.engine, spec, config, publisher=self.publisher)
         self.source.on_bad = self.service.bad_message

@@ -181,3 +181,23 @@ def test_mediapipe_to_openpose18_matches_real_openpose_output(shared_data, model
                     np.linalg.norm(ours.joints[0, v] - theirs.joints[0, w])
             compared += 1
     assert compared >= 3
+
+
+def test_wide_frames_are_scaled_down_before_pose_and_landmarks_stay_put(video, model):
+    full = _first_frames(video, model, 6, coordinates="image", num_poses=2)  # default: full size
+    small = _first_frames(video, model, 6, coordinates="image", num_poses=2, max_width=640)
+    assert all(f.image.shape == (994, 1768, 3) for f in small)  # the frame keeps its own image for drawing
+    pairs = [(a, b) for a, b in zip(full, small) if a.num_persons == b.num_persons and a.num_persons]
+    assert pairs, "MediaPipe found nobody in the first frames of the two-person demo"
+    for a, b in pairs:  # normalised image landmarks: the same people in the same places (3 % of the image)
+        order_a, order_b = np.argsort(a.joints[:, :, 0].mean(1)), np.argsort(b.joints[:, :, 0].mean(1))
+        assert np.abs(a.joints[order_a] - b.joints[order_b]).mean() < 0.03
+    estimator = PoseEstimator(model, max_width=320)
+    try:
+        image = estimator._image(np.zeros((994, 1768, 3), np.uint8))
+        assert (image.width, image.height) == (320, 180)
+        assert estimator._image(np.zeros((100, 200, 3), np.uint8)).width == 200  # narrower: untouched
+    finally:
+        estimator.close()
+    with pytest.raises(ValueError, match="max_width"):
+        PoseEstimator(model, max_width=-1)
