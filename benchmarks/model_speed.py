@@ -17,6 +17,13 @@ reversed every round) so both see the same machine load, and the table gives the
 Without `--reference-dir` the quoted reference timings below (another machine's run, not reproducible here)
 are printed for orientation only.
 
+The compute floor: the heaviest operation of the network (a 256->256 9x1 temporal convolution, oneDNN,
+channels-last) is timed on its own at a batch large enough to keep the cores busy; its GFLOP/s is the rate this CPU
+reaches on this network's arithmetic. A window's FLOPs at that rate give a floor no implementation of the same
+network can beat by much, and `ref / floor` is the speedup over the reference a perfect implementation would get
+(printed as "x ref at floor"). On this 2-core AMD EPYC (AVX-512 on 256-bit units, MKL's GEMM at ~76 GFLOP/s,
+oneDNN's convolutions at ~110-120) that bound, not our code, caps the eval speedup.
+
 On a shared machine multi-thread timings are very sensitive to other processes (OpenMP barriers): medians of
 interleaved runs are reported, with the load average before and after every row.
 """
@@ -92,6 +99,23 @@ def _flops(model: STTR, x: torch.Tensor) -> float:
     return counter.get_total_flops()
 
 
+def attainable_gflops(device: torch.device, rounds: int = 5) -> float:
+    """GFLOP/s of the network's heaviest op (256->256 9x1 conv, channels-last, batch 8 x 64 frames) on `device`."""
+    x = torch.randn(8, 256, 64, 25, device=device).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(256, 256, 9, 1, device=device).contiguous(memory_format=torch.channels_last)
+    flops = 2.0 * 8 * 256 * 256 * 9 * 64 * 25
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    best = float("inf")
+    with torch.inference_mode():
+        for i in range(rounds + 1):
+            start = time.perf_counter()
+            torch.nn.functional.conv2d(x, w, padding=(4, 0))
+            sync()
+            if i:  # the first call builds oneDNN's kernel
+                best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
 def _train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
@@ -160,6 +184,8 @@ def bench_one(name: str, frames: int, args, device: torch.device) -> dict:
         xb = torch.randn(args.batch, c, frames, v, m, generator=gen).to(device)
         tput = _interleaved({s: (lambda net=net: net(xb)) for s, net in sides.items()},
                             max(2, args.iters // 4), 1, sync, args.phase_budget)
+    row["attainable_gflops_per_s"] = attainable_gflops(device)
+    row["floor_ms"] = row["gflops"] / row["attainable_gflops_per_s"] * 1e3
     row.update(latency_ms_p50=statistics.median(lat["ours_full"]), latency_ms_p99=_pct(lat["ours_full"], 0.99),
                empty_slot_ms_p50=statistics.median(lat["ours_empty"]),
                empty_slot_ms_p99=_pct(lat["ours_empty"], 0.99),
@@ -228,6 +254,21 @@ def _side_by_side(rows: list[dict]) -> str:
             f"{r['ref_empty_slot_ms_p50']:>8.1f} {s['empty_slot']:>5.2f} | {r['throughput_windows_per_s']:>10.2f} "
             f"{r['ref_throughput_windows_per_s']:>7.2f} {s['throughput']:>5.2f} | {train} | "
             f"{r['load_before'][0]:.2f}->{r['load_after'][0]:.2f}")
+    return "\n".join(lines)
+
+
+def _floor(rows: list[dict]) -> str:
+    """How close ours and the reference run to the compute floor (see the module docstring)."""
+    head = (f"{'variant':8} {'T':>4} {'thr':>3} | {'GFLOP':>6} {'GFLOP/s':>8} {'floor ms':>8} | {'ours ms':>8} "
+            f"{'% floor':>7} | {'ref ms':>8} {'% floor':>7} | {'x ref at floor':>14}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        ref = r.get("ref_latency_ms_p50")
+        ref_cols = (f"{ref:>8.1f} {100 * r['floor_ms'] / ref:>6.0f}% | {ref / r['floor_ms']:>14.2f}" if ref
+                    else f"{'-':>8} {'-':>7} | {'-':>14}")
+        lines.append(f"{r['variant']:8} {r['T']:>4} {r['threads']:>3} | {r['gflops']:>6.2f} "
+                     f"{r['attainable_gflops_per_s']:>8.1f} {r['floor_ms']:>8.1f} | {r['latency_ms_p50']:>8.1f} "
+                     f"{100 * r['floor_ms'] / r['latency_ms_p50']:>6.0f}% | {ref_cols}")
     return "\n".join(lines)
 
 
@@ -314,6 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         print("ms are medians of interleaved runs; x = ref / ours (> 1: ours faster); empty: second person slot "
               "all zeros; win/s: batch", args.batch, "eval throughput; train: one SGD step, batch", args.train_batch,
               "; load: 1-min load average before -> after the row")
+    print()
+    print(_floor(rows))
+    print("floor: the window's FLOPs at the GFLOP/s of the network's heaviest op timed alone (batch-1 eval); "
+          "% floor: floor / measured; x ref at floor: the reference's time over the floor, the speedup an "
+          "implementation running every FLOP at that rate would get")
     if args.out:
         info = {"torch": torch.__version__, "threads": args.threads, "machine": platform.machine(),
                 "processor": platform.processor(), "cpu_count": os.cpu_count(),
