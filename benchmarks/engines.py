@@ -149,6 +149,7 @@ def run(args) -> dict:
                           "p50_ms_two_persons": float(np.median(lat2[name])), "throughput_windows_s": float(per_s),
                           "top1_agreement": agree["top1_agreement"], "max_abs_logit_diff": agree["max_abs_logit_diff"]}
         base = rows["torch-eager-fp32"]
+        floor = _fp32_floor(bundle, pair, args.threads)
         for row in rows.values():
             row["latency_speedup"] = base["p50_ms"] / row["p50_ms"]
             row["latency_speedup_two_persons"] = base["p50_ms_two_persons"] / row["p50_ms_two_persons"]
@@ -160,7 +161,26 @@ def run(args) -> dict:
                                 if isinstance(v, dict) and "held_out" in v},
                 "machine": {"python": platform.python_version(), "processor": platform.processor(),
                             "cpus": __import__("os").cpu_count()},
-                "results": rows}
+                "fp32_floor": floor, "results": rows}
+
+
+def _fp32_floor(bundle: Path, window: np.ndarray, threads: int | None) -> dict:
+    """The two-person window's FLOPs at the rate of the network's heaviest op on this CPU (model_speed.py's floor)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from model_speed import attainable_gflops  # beside this script
+
+    from sttr.model.checkpoint import load_checkpoint
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = load_checkpoint(bundle / "model.pt").build_model()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.from_numpy(window))
+    rate = attainable_gflops(torch.device("cpu"))
+    return {"gflop": counter.get_total_flops() / 1e9, "gflops_per_s": rate,
+            "floor_ms": counter.get_total_flops() / 1e9 / rate * 1e3}
 
 
 def _table(report: dict) -> str:
@@ -171,6 +191,10 @@ def _table(report: dict) -> str:
         lines.append(f"{name:<22}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['latency_speedup']:>9.2f}"
                      f"{r['p50_ms_two_persons']:>9.2f}{r['latency_speedup_two_persons']:>9.2f}"
                      f"{r['throughput_windows_s']:>10.1f}{r['throughput_speedup']:>9.2f}{r['top1_agreement']:>10.4f}")
+    f, eager = report["fp32_floor"], report["results"]["torch-eager-fp32"]["p50_ms_two_persons"]
+    lines.append(f"FP32 floor of the two-person window: {f['gflop']:.2f} GFLOP at {f['gflops_per_s']:.0f} GFLOP/s "
+                 f"(the heaviest op alone) = {f['floor_ms']:.1f} ms; eager runs at {100 * f['floor_ms'] / eager:.0f} % "
+                 f"of it, so no FP32 engine can be more than {eager / f['floor_ms']:.2f}x faster than eager here")
     return "\n".join(lines)
 
 
