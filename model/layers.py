@@ -100,7 +100,10 @@ class GraphConv(nn.Module):
         k, cout, cin = self.weight.shape
         n, _, t, v = x.shape
         z = F.linear(x.permute(0, 2, 3, 1), self.weight.reshape(k * cout, cin))  # (NM, T, V, K*Cout)
-        y = torch.matmul(a.permute(2, 1, 0).reshape(v, v * k), z.reshape(n * t, v * k, cout))  # (NM*T, W, Cout)
+        # bmm over the batch-expanded adjacency: matmul would fold the batch into rows and copy z transposed (and
+        # its gradient back), twice the time of this for forward + backward
+        adj = a.permute(2, 1, 0).reshape(v, v * k).expand(n * t, v, v * k)
+        y = torch.bmm(adj, z.reshape(n * t, v * k, cout))  # (NM*T, W, Cout)
         y = (y + self.bias.sum(0)).view(n, t, v, cout).permute(0, 3, 1, 2)  # (NM, Cout, T, W) channels-last
         if self.norm is None:
             return y
