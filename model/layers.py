@@ -99,7 +99,7 @@ class GraphConv(nn.Module):
         a = self.adjacency if self.mask is None else self.adjacency * self.mask  # (K, V, W)
         k, cout, cin = self.weight.shape
         n, _, t, v = x.shape
-        z = F.linear(x.permute(0, 2, 3, 1), self.weight.reshape(k * cout, cin))  # (NM, T, V, K*Cout)
+        z = F.conv2d(x, self.weight.reshape(k * cout, cin, 1, 1)).permute(0, 2, 3, 1)  # (NM, T, V, K*Cout)
         # bmm over the batch-expanded adjacency: matmul would fold the batch into rows and copy z transposed (and
         # its gradient back), twice the time of this for forward + backward
         adj = a.permute(2, 1, 0).reshape(v, v * k).expand(n * t, v, v * k)

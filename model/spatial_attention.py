@@ -83,8 +83,7 @@ class SpatialAttention(nn.Module):
         if self.norm is not None:
             x = self.norm(x)
         h = self.num_heads
-        # the 1x1 qkv conv as a linear map on the (NM, T, V, C) view: tokens come out with channels last
-        qkv = F.linear(x.permute(0, 2, 3, 1), self.qkv.weight.flatten(1), self.qkv.bias)  # (NM, T, V, 2Dq+Dv)
+        qkv = self.qkv(x).permute(0, 2, 3, 1)  # (NM, T, V, 2Dq+Dv): tokens with channels last (a view)
         q, k, val = qkv.split([self.q_ch, self.q_ch, self.v_ch], dim=-1)  # head h owns channels [h*D, (h+1)*D)
         q = q.unflatten(-1, (h, self.head_key)).transpose(2, 3)  # (NM, T, H, V, Dk)
         k = k.unflatten(-1, (h, self.head_key)).transpose(2, 3)  # (NM, T, H, V, Dk)
@@ -93,8 +92,7 @@ class SpatialAttention(nn.Module):
         out, weights = attend(q, k, val, self.scale, bias, self.drop_connect and self.training, self.keep_weights)
         self.last_weights = weights.detach() if weights is not None else None  # (NM, T, H, V, V)
         out = out.transpose(2, 3).reshape(nm, t, v, self.v_ch)  # (NM, T, V, H*Dv), head-major
-        out = F.linear(out, self.proj.weight.flatten(1), self.proj.bias)  # (NM, T, V, value_dim)
-        out = out.permute(0, 3, 1, 2)  # channels-last view, (NM, value_dim, T, V)
+        out = self.proj(out.permute(0, 3, 1, 2))  # (NM, value_dim, T, V) channels-last
         if self.gcn is not None:
             out = torch.cat([self.gcn(x), out], dim=1)  # the GCN sees the data-normalised input
         elif self.skip:

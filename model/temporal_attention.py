@@ -78,10 +78,7 @@ class TemporalAttention(nn.Module):
         if self.norm is not None:
             x = self.norm(x)
         h = self.num_heads
-        if self.taps == 1:  # a 1-tap qkv conv is a linear map on the (NM, T', V, C) view (no layout copies)
-            qkv = F.linear(x[:, :, ::self.stride].permute(0, 2, 3, 1), self.qkv.weight.flatten(1), self.qkv.bias)
-        else:
-            qkv = self.qkv(x).permute(0, 2, 3, 1)  # (NM, T', V, 2Dq+Dv)
+        qkv = self.qkv(x).permute(0, 2, 3, 1)  # (NM, T', V, 2Dq+Dv): channels last (a view)
         tq = qkv.shape[1]
         q, k, val = qkv.split([self.q_ch, self.q_ch, self.v_ch], dim=-1)  # head h owns channels [h*D, (h+1)*D)
         shape = (nm, v, h, tq // self.window, self.window) if self.window else (nm, v, h, tq)
@@ -95,8 +92,7 @@ class TemporalAttention(nn.Module):
         out, weights = attend(q, k, val, self.scale, bias, self.drop_connect and self.training, self.keep_weights)
         self.last_weights = weights.detach() if weights is not None else None
         out = out.reshape(nm, v, h, tq, self.head_value).permute(0, 3, 1, 2, 4).reshape(nm, tq, v, self.v_ch)
-        out = F.linear(out, self.proj.weight.flatten(1), self.proj.bias)  # (NM, T', V, value_dim)
-        out = out.permute(0, 3, 1, 2)  # channels-last view, (NM, value_dim, T', V)
+        out = self.proj(out.permute(0, 3, 1, 2))  # (NM, value_dim, T', V) channels-last
         if self.tcn is not None:
             out = torch.cat([self.tcn(x_in), out], dim=1)
         if self.skip:
