@@ -93,9 +93,9 @@ class GraphConv(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels) if activate else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Channels-last form of sum_k (W_k x) A_k: one linear map to all K partitions at once on the (NM, T, V, C)
-        # view, then one matmul contracting (joint, partition) with the stacked adjacency. No layout copies when x
-        # is channels-last (see `STTR`), and the bias is added after aggregation, as in the reference.
+        # Channels-last form of sum_k (W_k x) A_k: one 1x1 conv to all K partitions at once, read as (NM, T, V, C)
+        # token rows, then one batched matmul contracting (joint, partition) with the stacked adjacency. No layout
+        # copies when x is channels-last (see `STTR`); the bias is added after aggregation, as in the reference.
         a = self.adjacency if self.mask is None else self.adjacency * self.mask  # (K, V, W)
         k, cout, cin = self.weight.shape
         n, _, t, v = x.shape
