@@ -56,3 +56,31 @@ def test_shipped_configs_load():
     configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
     for path in configs:
         load_config(path)
+
+
+def _paper_configs():
+    from pathlib import Path
+
+    return sorted(p for p in (Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")
+                  if p.name.startswith(("ntu60_", "ntu120_", "kinetics_")))
+
+
+@pytest.mark.parametrize("path", _paper_configs(), ids=lambda p: p.stem)
+def test_paper_config_reads_where_its_gendata_command_writes(path):
+    """The `# Data:` command in each paper recipe parses, and its output folder is the config's data.root."""
+    import shlex
+
+    from sttr.training.cli.gendata import build_parser
+
+    commands = [line.split(":", 1)[1] if line.startswith("# Data:") else line[1:]
+                for line in path.read_text().splitlines() if line.startswith(("# Data:", "#       sttr gendata"))]
+    assert commands, f"{path.name}: no '# Data:' line saying how to generate its data"
+    root = yaml.safe_load(path.read_text())["data"]["root"]
+    for command in commands:
+        argv = shlex.split(command.strip())
+        assert argv[:2] == ["sttr", "gendata"]
+        args = build_parser().parse_args(argv[2:])
+        folders = ["kinetics"] if args.dataset == "kinetics" else args.benchmark
+        assert [f"{args.out.as_posix()}/{f}" for f in folders] == [root]
+        assert (args.bones == "merge") == ("-bones" in path.stem)
+        TrainConfig.from_dict(yaml.safe_load(path.read_text()))  # and the recipe itself loads
