@@ -25,8 +25,8 @@ def test_excluding_activation_matmuls_keeps_them_float(calib, tmp_path):
 
     src, x = calib
     n_act = sum(1 for n in onnx.load(str(src)).graph.node if n.op_type == "MatMul")
-    full = quantize_int8(src, tmp_path / "a.onnx", x)
-    kept = quantize_int8(src, tmp_path / "b.onnx", x, exclude_activation_matmuls=True)
+    full = quantize_int8(src, tmp_path / "a.onnx", x, exclude_activation_matmuls=False)
+    kept = quantize_int8(src, tmp_path / "b.onnx", x)  # the default
     assert full["excluded_activation_matmuls"] == 0
     assert 0 < kept["excluded_activation_matmuls"] <= n_act
     assert kept["quantize_nodes"] < full["quantize_nodes"]
