@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import zmq
 
 from sttr.realtime import messages as msg
 from sttr.realtime.client import Prediction, Status, Subscriber, TopK, parse_message
@@ -19,13 +18,6 @@ PRED = msg.prediction_payload(
     latency_ms={"capture": 1.0, "pose": 2.0, "buffer": 0.5, "inference": 3.0, "publish": 0.1, "total": 7.0})
 STATUS = msg.status_payload(stream="cam0", input_fps=29.5, frames_dropped=2, persons_seen=2, queue_depth=0,
                             backend="fake", errors=["x"])
-
-
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.term()
 
 
 def _receive(sub: Subscriber):

@@ -5,7 +5,6 @@ import threading
 
 import numpy as np
 import pytest
-import zmq
 
 from sttr.realtime import messages as msg
 from sttr.realtime.client import Prediction, Status, Subscriber
@@ -16,13 +15,6 @@ from ._fakes import FakeEngine, synthetic_frames
 
 SPEC = ModelSpec(channels=3, frames=16, joints=25, persons=2, layout="ntu25", fps=30.0,
                  labels=("up", "down", "other"), name="fake", backend="fake")
-
-
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.term()
 
 
 def _collect(sub: Subscriber) -> list:

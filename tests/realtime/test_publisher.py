@@ -31,13 +31,6 @@ def _receiver(sock: zmq.Socket):
     return receive
 
 
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.term()
-
-
 @pytest.mark.parametrize("fmt", ["json", "msgpack"])
 def test_multipart_topic_and_payload_over_tcp(ctx, fmt):
     with Publisher("tcp://127.0.0.1:*", fmt=fmt, context=ctx) as pub:

@@ -61,13 +61,6 @@ class QueueSource:
             return None
 
 
-@pytest.fixture
-def ctx():
-    context = zmq.Context()
-    yield context
-    context.term()
-
-
 class Running:
     """A service serving in a thread; ``stop()`` ends it and returns its stats."""
 
