@@ -1,8 +1,8 @@
 """Plain building blocks of ST-TR: temporal conv, partition GCN, adaptive GCN, data batch-norms, attention core.
 
-Shapes inside the network are (N*M, C, T, V) float32 (spec §1); each block documents its own.
-The three partitions of a GCN are fused into one matmul + one 1x1 conv (same math as the
-reference's three convs, spec §1.4); the attention core uses `F.scaled_dot_product_attention`
+Shapes inside the network are (N*M, C, T, V) float32 (spec §1), held channels-last in memory (see `STTR`);
+each block documents its own. The three partitions of a GCN are fused into one 1x1 conv + one batched matmul
+(same math as the reference's three convs, spec §1.4); the attention core uses `F.scaled_dot_product_attention`
 on CUDA when no attention weights are needed and no drop-connect applies (exactly softmax(q kᵀ s + bias) v;
 on CPU the plain matmul/softmax path measured faster for these short sequences and small heads).
 """

@@ -1,7 +1,9 @@
 """The ST-TR network family (spec §1): `STTR(config)` maps a window (N, C, T, V, M) to logits (N, num_classes).
 
 Persons are folded into the batch at the top of `forward` ((N, C, T, V, M) -> (N*M, C, T, V), row n*M + m),
-every block works on (N*M, C, T, V), and the head averages over joints, frames and persons.
+every block works on (N*M, C, T, V), and the head averages over joints, frames and persons. The (N*M, C, T, V)
+tensors are channels-last in memory (N*M, T, V, C): the 1x1 projections and the 9x1 temporal convolutions then
+run oneDNN's channels-last kernels, and the token views the attention needs are free.
 
 In eval mode without autograd (`torch.no_grad()` / `torch.inference_mode()`), an all-zero person slot (the
 usual absent second person) is not computed: its pooled feature
