@@ -99,8 +99,11 @@ def _flops(model: STTR, x: torch.Tensor) -> float:
     return counter.get_total_flops()
 
 
-def attainable_gflops(device: torch.device, rounds: int = 5) -> float:
-    """GFLOP/s of the network's heaviest op (256->256 9x1 conv, channels-last, batch 8 x 64 frames) on `device`."""
+def attainable_gflops(device: torch.device, rounds: int = 12) -> float:
+    """GFLOP/s of the network's heaviest op (256->256 9x1 conv, channels-last, batch 8 x 64 frames) on `device`.
+
+    The best of `rounds` calls: on a shared machine a slower call measures the neighbours, not the CPU.
+    """
     x = torch.randn(8, 256, 64, 25, device=device).contiguous(memory_format=torch.channels_last)
     w = torch.randn(256, 256, 9, 1, device=device).contiguous(memory_format=torch.channels_last)
     flops = 2.0 * 8 * 256 * 256 * 9 * 64 * 25
