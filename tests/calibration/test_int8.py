@@ -58,11 +58,18 @@ def test_layers_reading_raw_coordinates_next_to_features_stay_float(calibrated_d
         pytest.skip("this model has no concat_original")
     named = read_bundle(calibrated_dir).data["calibration"]["int8"]["float_raw_concat_nodes"]
     assert named and named == raw_concat_consumers(fp32)
-    int8 = {n.name: n for n in onnx.load(str(calibrated_dir / "model.int8.onnx")).graph.node}
-    producers = {o: n for n in int8.values() for o in n.output}
-    for name in named:
-        weight_from = producers.get(int8[name].input[1])
-        assert weight_from is None or weight_from.op_type != "DequantizeLinear"
+    # independently of the graph walk: the 4th unit's 1x1 residual conv reads the 3rd unit's features plus the raw
+    # coordinates (its Cin counts both), so its weight is (Cout, Cin, 1, 1); it must be among them, in float
+    from sttr.model.config import STTRConfig
+
+    cfg = STTRConfig.from_dict(read_bundle(calibrated_dir).data["model"]["config"])
+    cin, cout, _, _ = cfg.units()[3]
+    assert cin == cfg.units()[2][1] + cfg.in_channels
+    graph = onnx.load(str(calibrated_dir / "model.int8.onnx")).graph
+    nodes, inits = {n.name: n for n in graph.node}, {i.name: i for i in graph.initializer}
+    weights = [inits.get(nodes[name].input[1]) for name in named]
+    assert all(w is not None and w.data_type == onnx.TensorProto.FLOAT for w in weights)
+    assert [cout, cin, 1, 1] in [list(w.dims) for w in weights]
 
 
 def test_int8_runs_and_the_report_is_its_agreement_on_held_out_real_windows(calibrated_dir, ntu_dir):
