@@ -9,6 +9,7 @@ from pathlib import Path
 from sttr.model.bundle import BundleError
 
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
+from .errors import cli_error
 
 __all__ = ["main", "build_parser"]
 
@@ -62,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                                 pose_model=args.pose_model, max_frames=args.max_frames,
                                 threads=args.threads or None, pose_width=args.pose_width)
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
-        print(f"sttr bench live: error: {str(exc).splitlines()[0] if str(exc) else repr(exc)}", file=sys.stderr)
-        return 2
+        return cli_error("sttr bench live", exc)
     print(format_results(report))
     if args.out:
         write_json(args.out, report)

@@ -24,6 +24,7 @@ from ..latency import format_table, write_json
 from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
+from .errors import cli_error
 from .shutdown import close_all, stop_signals
 
 __all__ = ["main", "build_parser", "LiveApp"]
@@ -250,9 +251,8 @@ def stats_dict(stats: RunStats) -> dict[str, Any]:
             "publish_dropped": stats.publish_dropped, "errors": stats.errors, "latency_ms": stats.latency_ms}
 
 
-def _error(text: str) -> int:
-    print(f"sttr-live: error: {text}", file=sys.stderr)
-    return 2
+def _error(problem: str | BaseException) -> int:
+    return cli_error("sttr-live", problem)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # no file/camera, port taken, ...
-        return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
+        return _error(exc)
     try:
         with stop_signals(_stop_handler(app)):
             stats = app.run()

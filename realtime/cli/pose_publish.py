@@ -14,6 +14,7 @@ from typing import Any
 from sttr.model.bundle import BundleError
 
 from ..messages import MessageError, check_stream_id
+from .errors import cli_error
 from .shutdown import close_all, stop_signals
 
 __all__ = ["run_pose_publisher"]
@@ -25,9 +26,8 @@ _NOT_WITH = (("show", "--show"), ("record", "--record"), ("demo", "--demo"), ("s
 _LIVE_KINDS = ("camera", "url")  # a live feed starts at once; a file waits for its subscriber
 
 
-def _error(text: str) -> int:
-    print(f"sttr-live: error: {text}", file=sys.stderr)
-    return 2
+def _error(problem: str | BaseException) -> int:
+    return cli_error("sttr-live", problem)
 
 
 def _model_layout(args: argparse.Namespace, kind: str) -> str:
@@ -85,7 +85,7 @@ def run_pose_publisher(args: argparse.Namespace, choice: tuple[str, Any]) -> int
     except KeyboardInterrupt:
         return 130
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
-        return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
+        return _error(exc)
     runner = SkeletonPublisher(source, publisher, args.stream, max_frames=args.max_frames)
     try:
         with stop_signals(_stop_handler(runner)):

@@ -20,6 +20,7 @@ from sttr.model.bundle import BundleError
 
 from ..latency import format_table, write_json
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
+from .errors import cli_error
 from .shutdown import close_all, stop_signals
 
 __all__ = ["main", "build_parser", "ServeApp"]
@@ -128,9 +129,8 @@ def _report(stats: Any, path: str | None) -> None:
         write_json(path, stats_dict(stats))
 
 
-def _error(text: str) -> int:
-    print(f"sttr serve: error: {text}", file=sys.stderr)
-    return 2
+def _error(problem: str | BaseException) -> int:
+    return cli_error("sttr serve", problem)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # bad address, port in use, bundle
-        return _error(str(exc).splitlines()[0] if str(exc) else repr(exc))
+        return _error(exc)
     assert app.service is not None
     try:
         with stop_signals(_stop_handler(app.service)):
