@@ -26,7 +26,7 @@ import numpy as np
 
 from .latency import format_table, summarize
 from .pipeline import LiveConfig, ModelSpec, Pipeline
-from .sources.mediapipe_pose import DEFAULT_POSE_WIDTH
+from .sources.mediapipe_pose import DEFAULT_POSE_WIDTH, default_pose_workers
 
 __all__ = ["run_live_bench", "run_case", "format_results", "extract_skeletons"]
 
@@ -177,7 +177,7 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
                    precision: str = "fp32", stride: int = 8, window: int | None = None,
                    modes: Sequence[str] = ("realtime", "fast"), pose: str = "both", pose_model: str | None = None,
                    max_frames: int | None = None, threads: int | None = 1,
-                   pose_width: int = DEFAULT_POSE_WIDTH) -> dict[str, Any]:
+                   pose_width: int = DEFAULT_POSE_WIDTH, pose_workers: int | None = None) -> dict[str, Any]:
     """Benchmark the live pipeline per backend and mode; returns a JSON-ready report.
 
     Args:
@@ -191,6 +191,7 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
         max_frames: cap per run.
         threads: engine CPU threads (onnxruntime / torch); None for the backend's default.
         pose_width: images wider than this are scaled down before MediaPipe (0: full size).
+        pose_workers: MediaPipe landmarkers taking frames in turn (None: ``default_pose_workers()``).
     """
     from .session import open_live_source, open_model
 
@@ -211,12 +212,14 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
                 else:
                     def opener(realtime=realtime) -> tuple[Any, float]:
                         src = open_live_source("video", str(video), spec.layout, realtime=realtime,
-                                               pose_model=pose_model, max_width=pose_width)
+                                               pose_model=pose_model, max_width=pose_width,
+                                               workers=pose_workers)
                         return src, float(src.capture.fps)
                 logger.info("bench: %s %s %s", backend, pose_kind, mode)
                 result = run_case(opener, engine, spec, mode=mode, stride=stride, max_frames=max_frames)
                 results.append({"backend": spec.backend, "precision": precision, "pose": pose_kind, **result})
     return {"video": str(video), "bundle": str(bundle_dir), "window": window, "threads": threads,
+            "pose_workers": pose_workers or default_pose_workers(),
             "results": results, "machine": _machine()}
 
 

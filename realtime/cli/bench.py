@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--pose-model", metavar="FILE", help="MediaPipe pose_landmarker .task file")
     live.add_argument("--pose-width", type=int, default=DEFAULT_POSE_WIDTH, metavar="PX",
                       help="scale wider frames down to PX before pose estimation (default 0: full size)")
+    live.add_argument("--pose-workers", type=int, default=None, metavar="N",
+                      help="pose landmarkers taking frames in turn (default: 2 with 2+ cores, else 1)")
     live.add_argument("--max-frames", type=int, default=None, metavar="N", help="frames per run (default: all)")
     live.add_argument("--threads", type=int, default=1, metavar="N",
                       help="engine CPU threads (default 1: the pose estimator needs the other cores; 0 = all)")
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         report = run_live_bench(args.video, bundle, backends=args.backends, precision=args.precision,
                                 stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
                                 pose_model=args.pose_model, max_frames=args.max_frames,
-                                threads=args.threads or None, pose_width=args.pose_width)
+                                threads=args.threads or None, pose_width=args.pose_width,
+                                pose_workers=args.pose_workers)
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         return cli_error("sttr bench live", exc)
     print(format_results(report))

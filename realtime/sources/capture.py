@@ -138,9 +138,14 @@ class VideoCapture:
         self._fatal: CaptureError | None = None
         self._thread: threading.Thread | None = None
         self.state = "running"
-        if realtime:
-            self._thread = threading.Thread(target=self._run, name=f"capture-{self.target}", daemon=True)
-            self._thread.start()
+
+    def _start(self) -> None:
+        """Start the capture thread at the first read, not at opening: a file starts playing, and a camera's frames
+        start counting as dropped, when somebody reads (models and pose estimators load in between)."""
+        with self._cond:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._run, name=f"capture-{self.target}", daemon=True)
+                self._thread.start()
 
     # -- opening -------------------------------------------------------------------------------------------------
     def _open(self) -> Any:
@@ -188,6 +193,8 @@ class VideoCapture:
                 wait = start + frame.index / self.fps - self._clock()
                 if wait > 0 and self._stop.wait(wait):
                     break
+                # the frame arrives now, as a camera's would: stamped after the wait (decoded ahead of it)
+                frame.timestamp_ms = self._clock() * 1e3
             with self._cond:
                 if self._latest is not None and self._latest.index > self._taken:
                     self.stats.dropped += 1
@@ -244,6 +251,8 @@ class VideoCapture:
             else:
                 self.stats.delivered += 1
             return frame
+        if self._thread is None:
+            self._start()
         with self._cond:
             self._cond.wait_for(lambda: (self._latest is not None and self._latest.index > self._taken)
                                 or self.state in ("ended", "failed") or self._stop.is_set(), timeout_s)

@@ -21,7 +21,7 @@ def test_live_help_runs():
     assert res.returncode == 0, res.stderr
     for flag in ("--camera", "--video", "--openpose-dir", "--skeleton-sub", "--replay", "--bundle", "--checkpoint",
                  "--backend", "--precision", "--stride", "--pub", "--format", "--show", "--record", "--pose-model",
-                 "--max-frames", "--realtime", "--fast"):
+                 "--pose-workers", "--max-frames", "--realtime", "--fast"):
         assert flag in res.stdout, flag
 
 
@@ -89,6 +89,12 @@ def test_port_in_use_is_one_line_error(capsys, tmp_path):
 def test_bad_stride_is_rejected(capsys):
     assert live.main(["--stride", "0", "--no-pub"]) == 2
     assert "--stride" in capsys.readouterr().err
+
+
+def test_bad_pose_options_are_rejected(capsys):
+    for flag, value in (("--pose-workers", "0"), ("--pose-width", "-5")):
+        assert live.main([flag, value, "--no-pub"]) == 2
+        assert flag in capsys.readouterr().err
 
 
 def test_sub_times_out_with_a_hint(capsys):

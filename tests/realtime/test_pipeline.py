@@ -178,12 +178,13 @@ def test_messages_validate():
 from ._bundle import LABELS, WINDOW, nano_bundle  # noqa: E402,F401  (session fixture)
 
 
-def _run_real(source, bundle, ctx, stream, realtime=False, stride=8, max_frames=None):
+def _run_real(source, bundle, ctx, stream, realtime=False, stride=8, max_frames=None, index_fps=None):
     from sttr.realtime.session import LayoutAdapter, open_model
     from sttr.realtime.tracker import PersonTracker
 
     engine, spec = open_model(bundle, backend="onnxruntime")
-    config = LiveConfig(stream=stream, stride=stride, realtime=realtime, max_frames=max_frames, status_period_s=0.5)
+    config = LiveConfig(stream=stream, stride=stride, realtime=realtime, max_frames=max_frames, status_period_s=0.5,
+                        index_fps=index_fps)
     with Publisher("tcp://127.0.0.1:*", context=ctx) as pub, \
             Subscriber(pub.addr, timeout_s=1.0, strict=True, context=ctx) as sub:
         assert pub.wait_for_subscriber(5.0)
@@ -236,7 +237,9 @@ def test_real_video_with_mediapipe_and_real_engine(shared_data, nano_bundle, ctx
     pose_model = shared_data / "models" / "pose_landmarker_full.task"
     source = open_live_source("video", str(video), "openpose18", realtime=False, pose_model=str(pose_model))
     try:
-        stats, spec, received = _run_real(source, nano_bundle, ctx, "video", stride=8, max_frames=96)
+        # a file read as fast as pose allows: media time from the frame index, as `sttr-live --fast` does
+        stats, spec, received = _run_real(source, nano_bundle, ctx, "video", stride=8, max_frames=96,
+                                          index_fps=source.fps)
     finally:
         source.close()
     preds = [m for m in received if isinstance(m, Prediction)]

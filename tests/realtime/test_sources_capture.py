@@ -1,6 +1,7 @@
 """OpenCV capture: real video files, newest-wins pacing, missing cameras."""
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -128,3 +129,17 @@ def test_mirror_flips_left_right(shared_data):
     with VideoCapture(path, realtime=False) as plain, VideoCapture(path, realtime=False, mirror=True) as mirrored:
         a, b = plain.read(), mirrored.read()
     np.testing.assert_array_equal(b.image, a.image[:, ::-1])
+
+
+def test_realtime_file_starts_playing_at_the_first_read_and_stamps_arrival(shared_data):
+    # a file opened and not yet read must not play (models load in between): nothing read or dropped before the
+    # first read; each frame is stamped when it is due (as a camera's frame arrives), not when it was decoded ahead
+    path = shared_data / "video" / "clean_and_jerk.mp4"
+    with VideoCapture(path, realtime=True) as cap:
+        time.sleep(0.3)  # 9 frames' worth of the file's time
+        assert cap.stats.read == 0 and cap.stats.dropped == 0
+        t_read_ms = time.monotonic() * 1e3
+        frames = list(itertools.islice(cap, 10))
+    assert [f.index for f in frames] == list(range(10)) and cap.stats.dropped == 0
+    for f in frames:  # the file's clock starts at the first read: frame k is due k / fps after it
+        assert f.timestamp_ms >= t_read_ms + f.index * 1000.0 / cap.fps - 1.0

@@ -201,3 +201,41 @@ def test_wide_frames_are_scaled_down_before_pose_and_landmarks_stay_put(video, m
         estimator.close()
     with pytest.raises(ValueError, match="max_width"):
         PoseEstimator(model, max_width=-1)
+
+
+def test_parallel_landmarkers_yield_every_frame_in_order_like_one(video, model):
+    # two landmarkers take frames in turn; frames come back in order, none lost, and the landmarks agree with one
+    # landmarker's (frame 0 exactly: the same landmarker with the same history; later ones within tracking noise)
+    one = _first_frames(video, model, 30, coordinates="image", num_poses=2, workers=1)
+    two = _first_frames(video, model, 30, coordinates="image", num_poses=2, workers=2)
+    assert [f.index for f in two] == [f.index for f in one] == list(range(30))
+    np.testing.assert_array_equal(two[0].joints, one[0].joints)
+    found_one, found_two = sum(f.num_persons for f in one), sum(f.num_persons for f in two)
+    assert abs(found_one - found_two) <= 3
+    diffs = []
+    for a, b in zip(one, two):
+        for p in range(min(a.num_persons, b.num_persons)):
+            hips_a = a.joints[:, [MP.index("left_hip"), MP.index("right_hip")]].mean(axis=1)
+            q = int(np.argmin(np.abs(b.joints[:, [MP.index("left_hip"), MP.index("right_hip")]].mean(axis=1)
+                                     - hips_a[p]).sum(axis=1)))
+            diffs.append(float(np.abs(a.joints[p] - b.joints[q]).mean()))
+    assert len(diffs) >= 20
+    assert max(diffs) < 0.06 and np.mean(diffs) < 0.02  # fractions of the image size
+
+
+def test_parallel_source_stops_early_and_closes(video, model):
+    source = MediaPipePoseSource(video, model_path=model, realtime=True, workers=2)
+    it = iter(source)
+    first = [next(it) for _ in range(3)]
+    assert [f.index for f in first] == sorted(f.index for f in first)
+    assert source.stats["pose_workers"] == 2 and len(source.estimators) == 2
+    it.close()
+    source.close()  # must not hang on the feeder or a landmarker still running
+    assert source._feeder is not None and not source._feeder.is_alive()
+
+
+def test_pose_workers_must_be_positive_and_live_stream_uses_one(video, model):
+    with pytest.raises(ValueError, match="pose workers"):
+        MediaPipePoseSource(video, model_path=model, workers=0)
+    with MediaPipePoseSource(video, model_path=model, mode="live_stream", workers=3) as source:
+        assert len(source.estimators) == 1 and source.stats["pose_workers"] == 1
