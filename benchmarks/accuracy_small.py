@@ -77,7 +77,7 @@ def _generate(dataset: str, data: Path, cache: Path, window: int, bones: bool, b
 
 
 def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: list[str], stream: str | None,
-           reuse: bool) -> dict:
+           reuse: bool, seed: int | None = None) -> dict:
     import yaml
 
     from sttr.training.config import load_config
@@ -85,10 +85,11 @@ def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: lis
 
     base = load_config(REPO / "configs" / f"small_{dataset}.yaml", overrides)
     own = stream is None or stream == base.model.get("preset")
-    run_dir = work / dataset / (benchmark if own else f"{benchmark}__{stream}")
+    own_seed = seed is None or seed == base.seed
+    run_dir = work / dataset / (benchmark + ("" if own else f"__{stream}") + ("" if own_seed else f"__seed{seed}"))
     cfg = load_config(REPO / "configs" / f"small_{dataset}.yaml",
                       [f"data.root={cache / dataset / benchmark}", f"work_dir={run_dir}", *overrides,
-                       *([] if own else [f"model.preset={stream}"])])
+                       *([] if own else [f"model.preset={stream}"]), *([] if own_seed else [f"seed={seed}"])])
     metrics_file, config_file = run_dir / "test" / "test_metrics.json", run_dir / "config.yaml"
     start = time.perf_counter()
     if reuse and metrics_file.is_file() and config_file.is_file() and \
@@ -101,7 +102,7 @@ def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: lis
         train_s = time.perf_counter() - start
     return {"dataset": dataset, "benchmark": benchmark, "top1": 100 * test["top1"], "top5": 100 * test["top5"],
             "num_test": test["num_samples"], "epochs": epochs, "train_s": train_s,
-            "preset": cfg.model.get("preset"), "model": cfg.model, "window": cfg.data.window,
+            "preset": cfg.model.get("preset"), "seed": cfg.seed, "model": cfg.model, "window": cfg.data.window,
             "scores": str(run_dir / "test" / "test_scores.pkl"), "labels": str(cache / dataset / benchmark)}
 
 
@@ -116,14 +117,18 @@ def _logged_train_s(log_csv: Path) -> float:
 
 
 def _fuse(runs: list[dict]) -> dict:
-    """The streams' test scores summed by sample name (equal weights: the paper's ST-TR fusion)."""
+    """The runs' test scores summed by sample name (equal weights: the paper's ST-TR fusion of streams; the same
+    for several seeds of one stream, an ensemble)."""
     from sttr.training.ensemble import ensemble_metrics, fuse_scores, labels_by_name
     from sttr.training.evaluate import load_scores
     from sttr.training.feeder import read_labels
 
     fused = fuse_scores([load_scores(r["scores"]) for r in runs], sources=[r["scores"] for r in runs])
     m = ensemble_metrics(fused, labels_by_name(*read_labels(Path(runs[0]["labels"]) / "test_label.pkl")))
-    return {**runs[0], "preset": "+".join(r["preset"] for r in runs), "top1": 100 * m["top1"],
+    presets = list(dict.fromkeys(r["preset"] for r in runs))
+    seeds = sorted({r["seed"] for r in runs})
+    name = "+".join(presets) + (f" x{len(seeds)} seeds" if len(seeds) > 1 else "")
+    return {**runs[0], "preset": name, "seed": seeds, "top1": 100 * m["top1"],
             "top5": 100 * m["top5"], "train_s": sum(r["train_s"] for r in runs), "model": None}
 
 
@@ -153,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", nargs="*", default=[], dest="overrides", help="config overrides for every run")
     p.add_argument("--streams", nargs="+", help="presets to train per run (e.g. s-tr-bones t-tr-bones); with more "
                    "than one, their test scores are also fused by sample name (default: the config's preset)")
+    p.add_argument("--seeds", nargs="+", type=int, help="train every stream with each of these seeds and fuse all "
+                   "their test scores (an ensemble; default: the config's seed only)")
     p.add_argument("--only", nargs="+", help="run only these benchmarks (e.g. as1 as2 as3 cs split_1 loao_1 uea)")
     p.add_argument("--reuse", action="store_true", help="reuse finished runs whose saved config is identical")
     p.add_argument("--out", help="write the results as JSON")
@@ -173,15 +180,16 @@ def main(argv: list[str] | None = None) -> int:
                   [benchmark])
         streams = []
         for stream in args.streams or [None]:
-            r = _train(dataset, benchmark, cache / f"T{cfg.data.window}{'b' if bones else ''}", cache / "runs",
-                       args.overrides, stream, args.reuse)
-            streams.append(r)
+            for seed in args.seeds or [None]:
+                streams.append(_train(dataset, benchmark, cache / f"T{cfg.data.window}{'b' if bones else ''}",
+                                      cache / "runs", args.overrides, stream, args.reuse, seed))
         if len(streams) > 1:
             streams.append(_fuse(streams))
         for r in streams:
             r["group"] = group
             results.append(r)
-            print(f"{dataset:13s} {benchmark:8s} {r['preset']:24s} top-1 {r['top1']:6.2f}%  "
+            seed = "" if isinstance(r["seed"], list) else f" seed {r['seed']}"
+            print(f"{dataset:13s} {benchmark:8s} {r['preset'] + seed:24s} top-1 {r['top1']:6.2f}%  "
                   f"({r['num_test']} test samples, {r['train_s']:.0f} s)", flush=True)
     rows = _summary(results)
     print(f"\n{'protocol':18s} {'model':24s} {'ours (mean top-1)':>18s} {'best published':>15s}  source")

@@ -32,3 +32,27 @@ def test_reused_runs_report_their_logged_training_time(bench, tmp_path):
     log.write_text("epoch,lr,time_s\n0,0.1,1.5\n1,0.1,2.5\n")
     assert bench._logged_train_s(log) == pytest.approx(4.0)
     assert bench._logged_train_s(tmp_path / "missing.csv") == 0.0
+
+
+def test_seeds_of_one_stream_are_fused_into_an_ensemble(bench, tmp_path):
+    import pickle
+
+    import numpy as np
+
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    with open(labels / "test_label.pkl", "wb") as f:
+        pickle.dump((["a", "b"], [0, 1]), f)
+    scores = {1: {"a": [2.0, 0.0], "b": [1.0, 0.0]},  # seed 1: a right, b wrong (by 1)
+              2: {"a": [0.0, 1.0], "b": [0.0, 3.0]}}  # seed 2: a wrong (by 1), b right; summed: both right
+    runs = []
+    for seed, table in scores.items():
+        path = tmp_path / f"scores{seed}.pkl"
+        with open(path, "wb") as f:
+            pickle.dump({k: np.asarray(v, np.float32) for k, v in table.items()}, f)
+        runs.append({"dataset": "msr_action3d", "benchmark": "cs", "preset": "s-tr-bones", "seed": seed,
+                     "top1": 50.0, "top5": 100.0, "num_test": 2, "train_s": 1.0, "scores": str(path),
+                     "labels": str(labels)})
+    fused = bench._fuse(runs)
+    assert fused["top1"] == pytest.approx(100.0) and fused["preset"] == "s-tr-bones x2 seeds"
+    assert fused["seed"] == [1, 2] and fused["train_s"] == pytest.approx(2.0)
