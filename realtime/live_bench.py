@@ -15,6 +15,7 @@ timestamps are media time. numpy at import; the rest is imported when a run star
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -97,12 +98,13 @@ def _collect_main(addr: str) -> int:
 
 
 def extract_skeletons(video: str | Path, model_layout: str, pose_model: str | None = None,
-                      max_frames: int | None = None, pose_width: int = DEFAULT_POSE_WIDTH) -> tuple[list[Any], float]:
+                      max_frames: int | None = None, pose_width: int = DEFAULT_POSE_WIDTH,
+                      pose_workers: int | None = None) -> tuple[list[Any], float]:
     """Run MediaPipe over every frame of a video once; returns (SkeletonFrames without images, video fps)."""
     from .session import open_live_source
 
     source = open_live_source("video", str(video), model_layout, realtime=False, pose_model=pose_model,
-                              max_width=pose_width)
+                              max_width=pose_width, workers=pose_workers)
     try:
         fps = float(source.capture.fps)
         frames = []
@@ -115,15 +117,16 @@ def extract_skeletons(video: str | Path, model_layout: str, pose_model: str | No
     return frames, fps
 
 
-def _paced(frames: Sequence[Any], fps: float | None) -> Iterator[Any]:
-    """Re-yield cached frames with fresh monotonic timestamps, at ``fps`` (None: as fast as possible)."""
+def _paced(frames: Sequence[Any], fps: float | None, loops: int = 1) -> Iterator[Any]:
+    """Re-yield cached frames ``loops`` times as one stream (indices go on), with fresh monotonic timestamps, at
+    ``fps`` (None: as fast as possible)."""
     start = time.monotonic()
-    for i, frame in enumerate(frames):
+    for i, frame in enumerate(itertools.chain.from_iterable(itertools.repeat(frames, loops))):
         if fps:
             wait = start + i / fps - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-        yield replace(frame, timestamp_ms=time.monotonic() * 1e3, timings_ms={"capture": 0.0, "pose": 0.0})
+        yield replace(frame, index=i, timestamp_ms=time.monotonic() * 1e3, timings_ms={"capture": 0.0, "pose": 0.0})
 
 
 def run_case(open_source: Callable[[], tuple[Any, float]], engine: Any, spec: ModelSpec, *, mode: str, stride: int,
@@ -177,7 +180,8 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
                    precision: str = "fp32", stride: int = 8, window: int | None = None,
                    modes: Sequence[str] = ("realtime", "fast"), pose: str = "both", pose_model: str | None = None,
                    max_frames: int | None = None, threads: int | None = 1,
-                   pose_width: int = DEFAULT_POSE_WIDTH, pose_workers: int | None = None) -> dict[str, Any]:
+                   pose_width: int = DEFAULT_POSE_WIDTH, pose_workers: int | None = None,
+                   loops: int = 1) -> dict[str, Any]:
     """Benchmark the live pipeline per backend and mode; returns a JSON-ready report.
 
     Args:
@@ -192,7 +196,10 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
         threads: engine CPU threads (onnxruntime / torch); None for the backend's default.
         pose_width: images wider than this are scaled down before MediaPipe (0: full size).
         pose_workers: MediaPipe landmarkers taking frames in turn (None: ``default_pose_workers()``).
+        loops: play the video this many times in a row per run, as one stream (more windows for the percentiles).
     """
+    if loops < 1:
+        raise ValueError(f"loops must be >= 1, got {loops}")
     from .session import open_live_source, open_model
 
     results = []
@@ -201,25 +208,25 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
         engine, spec = open_model(bundle_dir, backend=backend, precision=precision, window=window, threads=threads)
         for pose_kind in (("mediapipe", "cached") if pose == "both" else (pose,)):
             if pose_kind == "cached" and cached is None:
-                cached = extract_skeletons(video, spec.layout, pose_model, max_frames, pose_width)
+                cached = extract_skeletons(video, spec.layout, pose_model, max_frames, pose_width, pose_workers)
             for mode in modes:
                 realtime = mode == "realtime"
                 if pose_kind == "cached":
                     frames, fps = cached
 
                     def opener(frames=frames, fps=fps, realtime=realtime) -> tuple[Any, float]:
-                        return _paced(frames, fps if realtime else None), fps
+                        return _paced(frames, fps if realtime else None, loops), fps
                 else:
                     def opener(realtime=realtime) -> tuple[Any, float]:
                         src = open_live_source("video", str(video), spec.layout, realtime=realtime,
                                                pose_model=pose_model, max_width=pose_width,
-                                               workers=pose_workers)
+                                               workers=pose_workers, loops=loops)
                         return src, float(src.capture.fps)
                 logger.info("bench: %s %s %s", backend, pose_kind, mode)
                 result = run_case(opener, engine, spec, mode=mode, stride=stride, max_frames=max_frames)
                 results.append({"backend": spec.backend, "precision": precision, "pose": pose_kind, **result})
     return {"video": str(video), "bundle": str(bundle_dir), "window": window, "threads": threads,
-            "pose_workers": pose_workers or default_pose_workers(),
+            "pose_workers": pose_workers or default_pose_workers(), "loops": loops,
             "results": results, "machine": _machine()}
 
 

@@ -9,6 +9,12 @@ and fused (summed logits). The test split is never read (`test_at_end=false`). O
 
 Appends one JSON line per call to $MSR_WORK/tune_results.jsonl (MSR_WORK default /tmp/msr_work; MSR_DATA: the
 MSRAction3D folder).
+
+An ensemble of finished trials (e.g. the same settings with seeds 1, 2, 3) is scored from their saved validation
+logits, summed per sample as accuracy_small.py --seeds fuses test scores:
+
+    python benchmarks/results/msr_action3d_validation.py --tag ens3 --fuse loso_ep80_lr05 loso_ep80_lr05_seed2 \
+        loso_ep80_lr05_seed3
 """
 import argparse
 import json
@@ -31,8 +37,11 @@ def main():
     p.add_argument("--folds", default="1,3;7,9")
     p.add_argument("--streams", nargs="+", default=["s-tr-bones"])
     p.add_argument("--set", nargs="*", default=[], dest="overrides")
+    p.add_argument("--fuse", nargs="+", metavar="TAG", help="score the ensemble of these finished trials instead")
     a = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if a.fuse:
+        return _fuse(a)
     from sttr.training.config import load_config
     from sttr.training.datasets import generate_msr_action3d
     from sttr.training.evaluate import predict
@@ -75,6 +84,24 @@ def main():
     print(json.dumps(res))
     with open(W / "tune_results.jsonl", "a") as f:
         f.write(json.dumps(res) + "\n")
+
+
+def _fuse(a):
+    """Summed validation logits of finished trials (same bench, folds and samples), per stream."""
+    parts = [np.load(W / "tune" / tag / f"{a.bench}_val_logits.npz") for tag in a.fuse]
+    y = parts[0]["y"]
+    if any(not np.array_equal(p["y"], y) for p in parts):
+        raise SystemExit("the trials were not scored on the same validation samples")
+    res = {"tag": a.tag, "bench": a.bench, "fused_tags": a.fuse, "n_val": int(len(y))}
+    for s in a.streams:
+        single = [round(100 * float((p[s].argmax(1) == y).mean()), 2) for p in parts]
+        res[s + "_single"] = single
+        res[s + "_single_mean"] = round(float(np.mean(single)), 2)
+        res[s] = round(100 * float((sum(p[s] for p in parts).argmax(1) == y).mean()), 2)
+    print(json.dumps(res))
+    with open(W / "tune_results.jsonl", "a") as f:
+        f.write(json.dumps(res) + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="scale wider frames down to PX before pose estimation (default 0: full size)")
     live.add_argument("--pose-workers", type=int, default=None, metavar="N",
                       help="pose landmarkers taking frames in turn (default: 2 with 2+ cores, else 1)")
+    live.add_argument("--loops", type=int, default=1, metavar="N",
+                      help="play the video N times in a row per run, as one stream (more windows, steadier "
+                           "percentiles from a short clip; default 1)")
     live.add_argument("--max-frames", type=int, default=None, metavar="N", help="frames per run (default: all)")
     live.add_argument("--threads", type=int, default=1, metavar="N",
                       help="engine CPU threads (default 1: the pose estimator needs the other cores; 0 = all)")
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                                 stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
                                 pose_model=args.pose_model, max_frames=args.max_frames,
                                 threads=args.threads or None, pose_width=args.pose_width,
-                                pose_workers=args.pose_workers)
+                                pose_workers=args.pose_workers, loops=args.loops)
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         return cli_error("sttr bench live", exc)
     print(format_results(report))

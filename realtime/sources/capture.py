@@ -104,6 +104,8 @@ class VideoCapture:
         mirror: Flip images left-right (mirrored footage, see the module docstring).
         retry_delays_s: Waits between reopen attempts after a camera/stream is lost; the last one repeats.
         max_retries: Give up (CaptureError) after this many failed reopen attempts in a row; None retries forever.
+        loops: Play a file this many times in a row, as one stream (frame indices and media time go on across the
+            seams): longer benchmark runs from a short clip.
         clock: Monotonic clock in seconds (injected by tests).
 
     Raises:
@@ -115,8 +117,11 @@ class VideoCapture:
     def __init__(self, source: int | str | Path, *, realtime: bool = True, width: int | None = None,
                  height: int | None = None, fps: float | None = None, mirror: bool = False,
                  retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0), max_retries: int | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 loops: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
         self.kind, self.target = parse_source(source)
+        if loops < 1 or (loops > 1 and self.kind != "file"):
+            raise ValueError(f"loops must be >= 1 and is for video files, got {loops} for {self.kind} {self.target!r}")
+        self._plays_left = int(loops)
         if not realtime and self.kind != "file":
             raise ValueError(f"realtime=False reads every frame and is for video files; {self.kind} {self.target!r} "
                              f"is live")
@@ -169,6 +174,11 @@ class VideoCapture:
     def _read_one(self) -> CapturedFrame | None:
         t0 = time.perf_counter()
         ok, image = self._cap.read()
+        while (not ok or image is None) and self.kind == "file" and self._plays_left > 1 and self._index > 0:
+            self._plays_left -= 1  # the next play of a looped file: reopened, the stream goes on
+            self._cap.release()
+            self._cap = self._open()
+            ok, image = self._cap.read()
         if not ok or image is None:
             return None
         if self.mirror:

@@ -189,6 +189,7 @@ class MediaPipePoseSource:
         keep_image: Attach the BGR image to each frame (for drawing); False saves memory.
         realtime: For a capture built here: newest frame wins (True) or every frame of a file (False).
         mirror: For a capture built here: flip images left-right (mirrored footage such as NTU RGB+D videos).
+        loops: For a capture built here from a file: play it this many times as one stream (benchmarks).
         track: Give persons stable `track_ids` by matching image positions across frames.
         track_timeout_ms: How long a person may be missing before their id is retired.
         max_width: Images wider than this are scaled down before pose estimation (see `PoseEstimator`).
@@ -202,7 +203,8 @@ class MediaPipePoseSource:
 
     def __init__(self, capture: VideoCapture | int | str | Path, *, model_path: str | Path | None = None,
                  mode: Mode = "video", num_poses: int = 2, coordinates: Coordinates = "world",
-                 keep_image: bool = True, realtime: bool = True, mirror: bool = False, track: bool = True,
+                 keep_image: bool = True, realtime: bool = True, mirror: bool = False, loops: int = 1,
+                 track: bool = True,
                  track_timeout_ms: float = 1000.0, live_timeout_s: float = 2.0,
                  max_width: int | None = DEFAULT_POSE_WIDTH, workers: int | None = None,
                  **thresholds: float) -> None:
@@ -220,7 +222,8 @@ class MediaPipePoseSource:
         self.stats = {"frames_in": 0, "frames_out": 0, "pose_dropped": 0, "pose_workers": workers}
         self._results: queue.Queue[tuple[Any, int]] = queue.Queue()
         self._owns_capture = not isinstance(capture, VideoCapture)
-        self.capture = VideoCapture(capture, realtime=realtime, mirror=mirror) if self._owns_capture else capture
+        self.capture = VideoCapture(capture, realtime=realtime, mirror=mirror, loops=loops) \
+            if self._owns_capture else capture
         self.estimators: list[PoseEstimator] = []
         try:
             callback = (lambda result, ts: self._results.put((result, ts))) if mode == "live_stream" else None

@@ -33,3 +33,13 @@ def test_run_case_realtime_uses_capture_timestamps():
     assert result["received"] == result["predictions"] in (3, 4)
     e2e = result["end_to_end_ms"]
     assert not math.isnan(e2e["p50"]) and 0 < e2e["p50"] < 10_000
+
+
+def test_looped_cached_frames_are_one_stream():
+    frames = list(synthetic_frames(10))
+    out = list(_paced(frames, None, loops=3))
+    assert [f.index for f in out] == list(range(30))
+    assert all(b.timestamp_ms >= a.timestamp_ms for a, b in zip(out, out[1:]))
+    assert all(a.joints is b.joints for a, b in zip(out, out[10:]))  # the same skeletons, replayed
+    result = run_case(lambda: (_paced(frames * 2, None, loops=2), 30.0), FakeEngine(), SPEC, mode="fast", stride=8)
+    assert result["frames"] == 40 and result["predictions"] == 4 and result["frames_dropped"] == 0

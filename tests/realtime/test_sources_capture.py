@@ -143,3 +143,18 @@ def test_realtime_file_starts_playing_at_the_first_read_and_stamps_arrival(share
     assert [f.index for f in frames] == list(range(10)) and cap.stats.dropped == 0
     for f in frames:  # the file's clock starts at the first read: frame k is due k / fps after it
         assert f.timestamp_ms >= t_read_ms + f.index * 1000.0 / cap.fps - 1.0
+
+
+def test_a_looped_file_plays_again_as_one_stream(shared_data):
+    path = shared_data / "video" / "clean_and_jerk.mp4"
+    with VideoCapture(path, realtime=False) as once:
+        n = sum(1 for _ in once)
+    with VideoCapture(path, realtime=False, loops=2) as cap:
+        frames = [(f.index, f.media_ms, f.image[::64, ::64].copy()) for f in cap]
+    assert [i for i, _, _ in frames] == list(range(2 * n))
+    assert all(b[1] > a[1] for a, b in zip(frames, frames[1:]))  # media time goes on across the seam
+    np.testing.assert_array_equal(frames[0][2], frames[n][2])  # the second play starts with the first frame
+    with pytest.raises(ValueError, match="loops"):
+        VideoCapture(path, loops=0)
+    with pytest.raises(ValueError, match="loops"):
+        VideoCapture(0, loops=2)
