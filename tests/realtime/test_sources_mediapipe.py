@@ -239,3 +239,25 @@ def test_pose_workers_must_be_positive_and_live_stream_uses_one(video, model):
         MediaPipePoseSource(video, model_path=model, workers=0)
     with MediaPipePoseSource(video, model_path=model, mode="live_stream", workers=3) as source:
         assert len(source.estimators) == 1 and source.stats["pose_workers"] == 1
+
+
+def test_parallel_source_raises_a_capture_lost_for_good(video, model, monkeypatch):
+    from sttr.realtime.sources.capture import CaptureError
+
+    cap = VideoCapture(video, realtime=False)
+    real_read, calls = cap.read, []
+
+    def read(timeout_s=None):
+        calls.append(1)
+        if len(calls) > 3:
+            raise CaptureError("camera 0 lost and not back after 5 attempts")
+        return real_read(timeout_s)
+
+    monkeypatch.setattr(cap, "read", read)
+    got = []
+    with MediaPipePoseSource(cap, model_path=model, workers=2) as source:
+        with pytest.raises(CaptureError, match="not back after 5 attempts"):
+            for frame in source:
+                got.append(frame.index)
+    cap.close()
+    assert got == [0, 1, 2]  # the frames read before the loss still come out, in order
