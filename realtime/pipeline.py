@@ -32,6 +32,7 @@ from .latency import LatencyRecorder
 from .messages import prediction_payload, prediction_topic, status_payload, status_topic
 from .ring_buffer import RingBuffer
 from .scheduler import WindowScheduler
+from .source_loop import SourceLoop
 
 __all__ = ["LiveConfig", "ModelSpec", "Pipeline", "RunStats", "Observer", "EngineLike", "top_k", "fill_frame"]
 
@@ -199,7 +200,7 @@ def fill_frame(tracked: Any, spec: ModelSpec, out: np.ndarray) -> list[int]:
     return [int(ids[p]) for p in range(persons) if present[p] and ids[p] >= 0]
 
 
-class Pipeline:
+class Pipeline(SourceLoop):
     """Run a skeleton source through a model and publish predictions.
 
     Args:
@@ -231,10 +232,9 @@ class Pipeline:
                                          mode="latest" if self.config.realtime else "block",
                                          threaded=self.config.threaded, on_idle=self._maybe_status,
                                          idle_period_s=max(0.02, min(0.25, self.config.status_period_s)))
+        super().__init__()
         self.latency = LatencyRecorder(STAGES)
         self.stats = RunStats()
-        self._stop = threading.Event()
-        self.waiting_for_source = False  # True while blocked in the source (a signal handler may then interrupt)
         self._seq = 0
         self._start_ns = 0
         self._ema: np.ndarray | None = None
@@ -256,28 +256,12 @@ class Pipeline:
             raise ValueError("model spec: expected at least one class label")
 
     # ------------------------------------------------------------------ control
-    def stop(self) -> None:
-        """Ask the frame loop to end after the current frame (thread- and signal-safe)."""
-        self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def run(self) -> RunStats:
         """Process frames until the source ends, ``max_frames`` is reached or ``stop()``; returns RunStats."""
         t0 = time.perf_counter()
         self.scheduler.start()
-        frames = iter(self.source)
         try:
-            while not self._stop.is_set():
-                self.waiting_for_source = True
-                try:
-                    frame = next(frames)
-                except StopIteration:
-                    break
-                finally:
-                    self.waiting_for_source = False
+            for frame in self.frames(self.source):
                 self.on_frame(frame)
                 if self.config.max_frames and self.stats.frames >= self.config.max_frames:
                     break

@@ -45,6 +45,7 @@ from .messages import (MessageError, check_stream_id, prediction_payload, predic
 from .pipeline import EngineLike, ModelSpec, fill_frame, top_k
 from .ring_buffer import RingBuffer
 from .session import LayoutAdapter
+from .source_loop import SourceLoop
 from .tracker import PersonTracker
 
 __all__ = ["ServiceConfig", "ServiceStats", "InferenceService", "FrameSource"]
@@ -174,7 +175,7 @@ class _Stream:
         self.errors.append(text[:200])
 
 
-class InferenceService:
+class InferenceService(SourceLoop):
     """Consume many skeleton streams, batch their due windows into one engine call, publish per stream.
 
     Args:
@@ -197,21 +198,13 @@ class InferenceService:
         self.latency = LatencyRecorder(STAGES)
         self.streams: dict[str, _Stream] = {}
         self._cond = threading.Condition()
-        self._stop = threading.Event()
+        super().__init__()
         self._closing = False
         self._batch_sizes: Counter[int] = Counter()
         self._batch: np.ndarray | None = None  # (max_batch, C', T, V, M), shaped on the first window
         self._worker = threading.Thread(target=self._batch_loop, name="sttr-batcher", daemon=True)
 
     # ------------------------------------------------------------------ control
-    def stop(self) -> None:
-        """End ``run`` within ``poll_s`` (thread- and signal-safe)."""
-        self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def run(self) -> ServiceStats:
         """Serve until ``stop()``; the pending windows are run before it returns. Returns the run's statistics."""
         t0 = time.perf_counter()

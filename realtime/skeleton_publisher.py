@@ -9,13 +9,13 @@ shows up at the service as a gap in the frame indices). numpy only.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .messages import check_stream_id
+from .source_loop import SourceLoop
 from .sources.zmq_skeleton import encode_skeleton_frame
 
 __all__ = ["SkeletonPublisher", "PublishStats"]
@@ -38,7 +38,7 @@ class PublishStats:
         return self.frames / self.wall_s if self.wall_s > 0 else 0.0
 
 
-class SkeletonPublisher:
+class SkeletonPublisher(SourceLoop):
     """Read a pose source and publish each frame as one ``skel.<stream>`` message.
 
     Args:
@@ -53,31 +53,14 @@ class SkeletonPublisher:
         self.stream = check_stream_id(stream)
         self.max_frames = max_frames
         self.stats = PublishStats()
-        self._stop = threading.Event()
-        self.waiting_for_source = False  # True while blocked in the source (a signal handler may then interrupt)
+        super().__init__()
         self.running = False  # False before run(): a signal handler must interrupt whatever waits before it
-
-    def stop(self) -> None:
-        """End the run after the current frame (thread- and signal-safe)."""
-        self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def run(self) -> PublishStats:
         t0 = time.perf_counter()
         self.running = True
-        frames = iter(self.source)
         try:
-            while not self._stop.is_set():
-                self.waiting_for_source = True
-                try:
-                    frame = next(frames)
-                except StopIteration:
-                    break
-                finally:
-                    self.waiting_for_source = False
+            for frame in self.frames(self.source):
                 self._send(frame)
                 if self.max_frames and self.stats.frames >= self.max_frames:
                     break

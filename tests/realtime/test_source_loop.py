@@ -1,0 +1,27 @@
+"""The stop protocol shared by the pipeline, the skeleton publisher and the inference service."""
+from sttr.realtime.source_loop import SourceLoop
+
+
+def test_frames_flag_waiting_only_inside_the_source_and_stop_ends_the_loop():
+    loop = SourceLoop()
+    seen_inside = []
+
+    def source():
+        for i in range(10):
+            seen_inside.append(loop.waiting_for_source)
+            yield i
+
+    got = []
+    for frame in loop.frames(source()):
+        assert not loop.waiting_for_source  # processing a frame: a signal handler must let it finish
+        got.append(frame)
+        if frame == 3:
+            loop.stop()
+    assert got == [0, 1, 2, 3] and loop.stopping
+    assert seen_inside == [True] * 4 and not loop.waiting_for_source
+
+
+def test_frames_end_with_the_source():
+    loop = SourceLoop()
+    assert list(loop.frames(range(3))) == [0, 1, 2]
+    assert not loop.stopping and not loop.waiting_for_source
