@@ -25,11 +25,10 @@ from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
-from .shutdown import close_all, stop_signals
+from .shutdown import close_all, stop_handler, stop_signals
 
 __all__ = ["main", "build_parser", "LiveApp"]
 
-logger = logging.getLogger(__name__)
 
 
 _EPILOG = """examples:
@@ -225,19 +224,6 @@ def _file_fps(source: Any) -> float | None:
     return None
 
 
-def _stop_handler(app: LiveApp):
-    """Ctrl-C / SIGTERM stop the pipeline after the current frame (a second one aborts)."""
-    def handler(signum: int) -> None:
-        pipe = app.pipeline
-        if pipe is None or pipe.stopping:
-            raise KeyboardInterrupt  # second signal: abort now
-        logger.info("signal %d: stopping after the current frame (again to abort)", signum)
-        pipe.stop()
-        if pipe.waiting_for_source:  # a source blocked on input (a camera, a socket) would never return
-            raise KeyboardInterrupt
-    return handler
-
-
 def _report(stats: RunStats, path: str | None) -> None:
     print(f"frames {stats.frames} in {stats.wall_s:.1f} s ({stats.input_fps:.1f} fps), frames dropped "
           f"{stats.frames_dropped}, windows {stats.windows} (dropped under load {stats.windows_dropped}), "
@@ -281,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # no file/camera, port taken, ...
         return _error(exc)
     try:
-        with stop_signals(_stop_handler(app)):
+        with stop_signals(stop_handler(lambda: app.pipeline)):
             stats = app.run()
     except KeyboardInterrupt:
         stats = app.pipeline.stats if app.pipeline is not None else RunStats()

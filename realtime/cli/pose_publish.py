@@ -7,7 +7,6 @@ cleanly and prints what was sent.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import Any
 
@@ -15,11 +14,10 @@ from sttr.model.bundle import BundleError
 
 from ..messages import MessageError, check_stream_id
 from .errors import cli_error
-from .shutdown import close_all, stop_signals
+from .shutdown import close_all, stop_handler, stop_signals
 
 __all__ = ["run_pose_publisher"]
 
-logger = logging.getLogger(__name__)
 
 _NOT_WITH = (("show", "--show"), ("record", "--record"), ("demo", "--demo"), ("skeleton_sub", "--skeleton-sub"),
              ("no_pub", "--no-pub"), ("latency_json", "--latency-json"))
@@ -88,7 +86,7 @@ def run_pose_publisher(args: argparse.Namespace, choice: tuple[str, Any]) -> int
         return _error(exc)
     runner = SkeletonPublisher(source, publisher, args.stream, max_frames=args.max_frames)
     try:
-        with stop_signals(_stop_handler(runner)):
+        with stop_signals(stop_handler(lambda: runner)):
             if wait_s > 0 and not publisher.wait_for_subscriber(wait_s):
                 print(f"sttr-live: no subscriber on {publisher.addr} after {wait_s:g} s; publishing anyway",
                       file=sys.stderr)
@@ -102,14 +100,3 @@ def run_pose_publisher(args: argparse.Namespace, choice: tuple[str, Any]) -> int
     print(f"frames {stats.frames} in {stats.wall_s:.1f} s ({stats.input_fps:.1f} fps), sent {stats.sent}, "
           f"dropped {stats.dropped}, errors {stats.errors}", file=sys.stderr)
     return 0
-
-
-def _stop_handler(runner: Any):
-    """Ctrl-C / SIGTERM stop after the current frame (a second one, or a source blocked on input, aborts)."""
-    def handler(signum: int) -> None:
-        if runner.stopping or runner.waiting_for_source or not runner.running:  # e.g. waiting for a subscriber
-            runner.stop()
-            raise KeyboardInterrupt
-        logger.info("signal %d: stopping after the current frame", signum)
-        runner.stop()
-    return handler

@@ -21,11 +21,10 @@ from sttr.model.bundle import BundleError
 from ..latency import format_table, write_json
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
-from .shutdown import close_all, stop_signals
+from .shutdown import close_all, stop_handler, stop_signals
 
 __all__ = ["main", "build_parser", "ServeApp"]
 
-logger = logging.getLogger(__name__)
 
 _EPILOG = """examples:
   sttr-live --camera 0 --publish-skeletons tcp://127.0.0.1:5570 --stream cam0     (pose process per camera)
@@ -96,16 +95,6 @@ class ServeApp:
         close_all((self.source, self.publisher, self.engine))
 
 
-def _stop_handler(service: Any):
-    """Ctrl-C / SIGTERM stop the service within its poll period (a second one aborts)."""
-    def handler(signum: int) -> None:
-        if service.stopping:
-            raise KeyboardInterrupt
-        logger.info("signal %d: stopping (again to abort)", signum)
-        service.stop()
-    return handler
-
-
 def stats_dict(stats: Any) -> dict[str, Any]:
     """ServiceStats as a JSON-ready dict."""
     return {"frames": stats.frames, "wall_s": stats.wall_s, "bad_messages": stats.bad_messages,
@@ -151,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(exc)
     assert app.service is not None
     try:
-        with stop_signals(_stop_handler(app.service)):
+        with stop_signals(stop_handler(lambda: app.service)):
             stats = app.service.run()
     except KeyboardInterrupt:
         stats = app.service.stats

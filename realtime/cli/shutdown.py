@@ -1,7 +1,9 @@
 """Clean stops shared by the long-running commands (`sttr-live`, its pose-only mode, `sttr serve`).
 
-`stop_signals` routes Ctrl-C and SIGTERM to the command's own handler for as long as it runs, and puts the previous
-handlers back; `close_all` closes what a command opened, going on past a part that fails to close.
+`stop_signals` routes Ctrl-C and SIGTERM to a handler for as long as a command runs, and puts the previous handlers
+back; `stop_handler` is the policy all of them use (stop the loop cleanly; abort on a second signal or when the loop
+is blocked where it would never return); `close_all` closes what a command opened, going on past a part that fails
+to close.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["stop_signals", "close_all"]
+__all__ = ["stop_signals", "stop_handler", "close_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,25 @@ def stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def stop_handler(get_loop: Callable[[], Any]) -> Callable[[int], None]:
+    """The signal policy for a `SourceLoop` (`get_loop()` returns it, or None while there is none yet).
+
+    The first signal asks the loop to stop after its current frame (or poll). It aborts at once (KeyboardInterrupt)
+    when there is no loop yet, on a second signal, or when the loop waits where it would never return: inside its
+    source (a camera or a socket that delivers nothing) or before its run started (`running` False, e.g. waiting for
+    a subscriber).
+    """
+    def handler(signum: int) -> None:
+        loop = get_loop()
+        if loop is None or loop.stopping:
+            raise KeyboardInterrupt  # a second signal: abort now
+        loop.stop()
+        if loop.waiting_for_source or not getattr(loop, "running", True):
+            raise KeyboardInterrupt
+        logger.info("signal %d: stopping after the current frame (again to abort)", signum)
+    return handler
 
 
 def close_all(parts: Iterable[Any]) -> None:

@@ -25,3 +25,31 @@ def test_frames_end_with_the_source():
     loop = SourceLoop()
     assert list(loop.frames(range(3))) == [0, 1, 2]
     assert not loop.stopping and not loop.waiting_for_source
+
+
+def test_the_signal_policy_of_the_long_running_commands():
+    import pytest
+
+    from sttr.realtime.cli.shutdown import stop_handler
+
+    with pytest.raises(KeyboardInterrupt):  # nothing runs yet
+        stop_handler(lambda: None)(2)
+
+    loop = SourceLoop()
+    handler = stop_handler(lambda: loop)
+    handler(15)  # first signal: a clean stop after the current frame
+    assert loop.stopping
+    with pytest.raises(KeyboardInterrupt):  # second signal: abort
+        handler(2)
+
+    blocked = SourceLoop()
+    blocked.waiting_for_source = True  # inside a camera or socket that delivers nothing
+    with pytest.raises(KeyboardInterrupt):
+        stop_handler(lambda: blocked)(2)
+    assert blocked.stopping
+
+    waiting = SourceLoop()
+    waiting.running = False  # e.g. still waiting for a subscriber before its run
+    with pytest.raises(KeyboardInterrupt):
+        stop_handler(lambda: waiting)(2)
+    assert waiting.stopping
