@@ -163,11 +163,13 @@ class Publisher:
                 self._sock.poll(int(min(left, 0.01) * 1000) + 1, self._zmq.POLLIN)
 
     # ------------------------------------------------------------------ lifecycle
-    def close(self) -> None:
-        """Close the socket (pending messages are discarded: LINGER 0)."""
+    def close(self, linger_s: float = 0.0) -> None:
+        """Close the socket. Messages still queued for subscribers are discarded (the default: an abort must not
+        wait on a slow subscriber), or given up to ``linger_s`` seconds to go out (the normal end of a run, whose
+        last messages would otherwise be lost)."""
         with self._lock:
             if not self._sock.closed:
-                self._sock.close(0)
+                self._sock.close(int(max(0.0, linger_s) * 1000))
 
     def __enter__(self) -> Publisher:
         return self

@@ -25,7 +25,7 @@ from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
-from .shutdown import close_all, stop_handler, stop_signals
+from .shutdown import close_all, deliver_last_messages, stop_handler, stop_signals
 
 __all__ = ["main", "build_parser", "LiveApp"]
 
@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals(stop_handler(lambda: app.pipeline)):
             stats = app.run()
+        deliver_last_messages(app.publisher)
     except KeyboardInterrupt:
         stats = app.pipeline.stats if app.pipeline is not None else RunStats()
     finally:

@@ -14,7 +14,7 @@ from sttr.model.bundle import BundleError
 
 from ..messages import MessageError, check_stream_id
 from .errors import cli_error
-from .shutdown import close_all, stop_handler, stop_signals
+from .shutdown import close_all, deliver_last_messages, stop_handler, stop_signals
 
 __all__ = ["run_pose_publisher"]
 
@@ -93,6 +93,7 @@ def run_pose_publisher(args: argparse.Namespace, choice: tuple[str, Any]) -> int
             if not args.quiet:
                 print(f"sttr-live: publishing skel.{args.stream} on {publisher.addr}", file=sys.stderr)
             stats = runner.run()
+        deliver_last_messages(publisher)
     except KeyboardInterrupt:
         stats = runner.stats
     finally:

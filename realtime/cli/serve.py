@@ -21,7 +21,7 @@ from sttr.model.bundle import BundleError
 from ..latency import format_table, write_json
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
-from .shutdown import close_all, stop_handler, stop_signals
+from .shutdown import close_all, deliver_last_messages, stop_handler, stop_signals
 
 __all__ = ["main", "build_parser", "ServeApp"]
 
@@ -142,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_signals(stop_handler(lambda: app.service)):
             stats = app.service.run()
+        deliver_last_messages(app.publisher)
     except KeyboardInterrupt:
         stats = app.service.stats
     finally:

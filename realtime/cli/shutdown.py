@@ -13,7 +13,10 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["stop_signals", "stop_handler", "close_all"]
+__all__ = ["stop_signals", "stop_handler", "close_all", "deliver_last_messages"]
+
+# how long the normal end of a run waits for its last queued messages to reach subscribers
+DELIVER_LAST_S = 1.0
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,13 @@ def stop_handler(get_loop: Callable[[], Any]) -> Callable[[int], None]:
             raise KeyboardInterrupt
         logger.info("signal %d: stopping after the current frame (again to abort)", signum)
     return handler
+
+
+def deliver_last_messages(publisher: Any) -> None:
+    """Close a publisher at the normal end of a run, giving its queued messages `DELIVER_LAST_S` to go out (a file
+    that ends would otherwise lose its last frames or predictions to the socket's immediate close)."""
+    if publisher is not None:
+        publisher.close(linger_s=DELIVER_LAST_S)
 
 
 def close_all(parts: Iterable[Any]) -> None:
