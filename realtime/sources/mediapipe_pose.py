@@ -54,7 +54,6 @@ NUM_LANDMARKS = 33
 DEFAULT_POSE_WIDTH = 0  # pixels, 0 = full resolution; see PoseEstimator
 
 
-
 def default_pose_workers() -> int:
     """Landmarkers for video mode when none is asked for: two where there are two cores (30 fps on two cores needs
     both), else one."""
@@ -204,8 +203,7 @@ class MediaPipePoseSource:
     def __init__(self, capture: VideoCapture | int | str | Path, *, model_path: str | Path | None = None,
                  mode: Mode = "video", num_poses: int = 2, coordinates: Coordinates = "world",
                  keep_image: bool = True, realtime: bool = True, mirror: bool = False, loops: int = 1,
-                 track: bool = True,
-                 track_timeout_ms: float = 1000.0, live_timeout_s: float = 2.0,
+                 track: bool = True, track_timeout_ms: float = 1000.0, live_timeout_s: float = 2.0,
                  max_width: int | None = DEFAULT_POSE_WIDTH, workers: int | None = None,
                  **thresholds: float) -> None:
         workers = default_pose_workers() if workers is None else int(workers)
@@ -272,18 +270,17 @@ class MediaPipePoseSource:
         if not self._pools:
             for captured in self.capture:
                 self.stats["frames_in"] += 1
-                t0 = time.perf_counter()
-                result, _ = self.estimator.detect(captured.image, self._media_time(captured))
-                yield self._frame(result, captured, (time.perf_counter() - t0) * 1e3)
+                result, pose_ms = self._timed_detect(self.estimator, captured.image, self._media_time(captured))
+                yield self._frame(result, captured, pose_ms)
             return
         yield from self._iter_parallel()
 
     def _iter_parallel(self) -> Iterator[SkeletonFrame]:
         """Video mode with several landmarkers. A feeder thread takes the newest frame from the capture whenever a
-        landmarker is free and hands it to the next one in turn (frame k to landmarker k mod N: each sees its frames in time
-        order, as video mode needs); this generator yields results in frame order as soon as each is done. At most
-        N frames are out at once (a slot is given back when its frame is yielded): with a newest-wins capture, what
-        cannot be estimated in time is dropped there, never queued here."""
+        landmarker is free and hands it to the next one in turn (frame k to landmarker k mod N: each sees its frames
+        in time order, as video mode needs); this generator yields results in frame order as soon as each is done.
+        At most N frames are out at once (a slot is given back when its frame is yielded): with a newest-wins
+        capture, what cannot be estimated in time is dropped there, never queued here."""
         n = len(self.estimators)
         slots = threading.Semaphore(n)
         out: queue.Queue[Any] = queue.Queue()
