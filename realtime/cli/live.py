@@ -25,7 +25,7 @@ from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
-from .shutdown import close_all, deliver_last_messages, stop_handler, stop_signals
+from .shutdown import close_all, run_until_stopped
 
 __all__ = ["main", "build_parser", "LiveApp"]
 
@@ -266,14 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # no file/camera, port taken, ...
         return _error(exc)
-    try:
-        with stop_signals(stop_handler(lambda: app.pipeline)):
-            stats = app.run()
-        deliver_last_messages(app.publisher)
-    except KeyboardInterrupt:
-        stats = app.pipeline.stats if app.pipeline is not None else RunStats()
-    finally:
-        app.close()
+    stats = run_until_stopped(app.run, lambda: app.pipeline, app.publisher, app.close) or RunStats()
     _report(stats, args.latency_json)
     return 0
 

@@ -14,7 +14,7 @@ from sttr.model.bundle import BundleError
 
 from ..messages import MessageError, check_stream_id
 from .errors import cli_error
-from .shutdown import close_all, deliver_last_messages, stop_handler, stop_signals
+from .shutdown import close_all, run_until_stopped
 
 __all__ = ["run_pose_publisher"]
 
@@ -85,19 +85,16 @@ def run_pose_publisher(args: argparse.Namespace, choice: tuple[str, Any]) -> int
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         return _error(exc)
     runner = SkeletonPublisher(source, publisher, args.stream, max_frames=args.max_frames)
-    try:
-        with stop_signals(stop_handler(lambda: runner)):
-            if wait_s > 0 and not publisher.wait_for_subscriber(wait_s):
-                print(f"sttr-live: no subscriber on {publisher.addr} after {wait_s:g} s; publishing anyway",
-                      file=sys.stderr)
-            if not args.quiet:
-                print(f"sttr-live: publishing skel.{args.stream} on {publisher.addr}", file=sys.stderr)
-            stats = runner.run()
-        deliver_last_messages(publisher)
-    except KeyboardInterrupt:
-        stats = runner.stats
-    finally:
-        close_all((source, publisher))
+
+    def run() -> Any:
+        if wait_s > 0 and not publisher.wait_for_subscriber(wait_s):
+            print(f"sttr-live: no subscriber on {publisher.addr} after {wait_s:g} s; publishing anyway",
+                  file=sys.stderr)
+        if not args.quiet:
+            print(f"sttr-live: publishing skel.{args.stream} on {publisher.addr}", file=sys.stderr)
+        return runner.run()
+
+    stats = run_until_stopped(run, lambda: runner, publisher, lambda: close_all((source, publisher)))
     print(f"frames {stats.frames} in {stats.wall_s:.1f} s ({stats.input_fps:.1f} fps), sent {stats.sent}, "
           f"dropped {stats.dropped}, errors {stats.errors}", file=sys.stderr)
     return 0

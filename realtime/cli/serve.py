@@ -21,7 +21,7 @@ from sttr.model.bundle import BundleError
 from ..latency import format_table, write_json
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
-from .shutdown import close_all, deliver_last_messages, stop_handler, stop_signals
+from .shutdown import close_all, run_until_stopped
 
 __all__ = ["main", "build_parser", "ServeApp"]
 
@@ -139,14 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # bad address, port in use, bundle
         return _error(exc)
     assert app.service is not None
-    try:
-        with stop_signals(stop_handler(lambda: app.service)):
-            stats = app.service.run()
-        deliver_last_messages(app.publisher)
-    except KeyboardInterrupt:
-        stats = app.service.stats
-    finally:
-        app.close()
+    stats = run_until_stopped(app.service.run, lambda: app.service, app.publisher, app.close)
     _report(stats, args.latency_json)
     return 0
 

@@ -13,7 +13,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["stop_signals", "stop_handler", "close_all", "deliver_last_messages"]
+__all__ = ["stop_signals", "stop_handler", "close_all", "deliver_last_messages", "run_until_stopped"]
 
 # how long the normal end of a run waits for its last queued messages to reach subscribers
 DELIVER_LAST_S = 1.0
@@ -58,6 +58,23 @@ def deliver_last_messages(publisher: Any) -> None:
     that ends would otherwise lose its last frames or predictions to the socket's immediate close)."""
     if publisher is not None:
         publisher.close(linger_s=DELIVER_LAST_S)
+
+
+def run_until_stopped(run: Callable[[], Any], get_loop: Callable[[], Any], publisher: Any,
+                      close: Callable[[], None]) -> Any:
+    """A long-running command's run: `run()` under the `stop_handler` policy for `get_loop()`; at its normal end the
+    publisher's last messages are delivered; `close()` always follows. Returns what `run()` returned, or after an
+    abort the loop's statistics so far (None when there was no loop yet)."""
+    try:
+        with stop_signals(stop_handler(get_loop)):
+            result = run()
+        deliver_last_messages(publisher)
+        return result
+    except KeyboardInterrupt:
+        loop = get_loop()
+        return loop.stats if loop is not None else None
+    finally:
+        close()
 
 
 def close_all(parts: Iterable[Any]) -> None:

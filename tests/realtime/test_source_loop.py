@@ -53,3 +53,29 @@ def test_the_signal_policy_of_the_long_running_commands():
     with pytest.raises(KeyboardInterrupt):
         stop_handler(lambda: waiting)(2)
     assert waiting.stopping
+
+
+def test_run_until_stopped_delivers_at_a_normal_end_and_closes_after_an_abort():
+    from sttr.realtime.cli.shutdown import DELIVER_LAST_S, run_until_stopped
+
+    class Publisher:
+        lingers = []
+
+        def close(self, linger_s=0.0):
+            self.lingers.append(linger_s)
+
+    class Loop(SourceLoop):
+        stats = "stats so far"
+
+    closed = []
+    pub, loop = Publisher(), Loop()
+    assert run_until_stopped(lambda: "done", lambda: loop, pub, lambda: closed.append(1)) == "done"
+    assert pub.lingers == [DELIVER_LAST_S] and closed == [1]
+
+    def aborted():
+        raise KeyboardInterrupt
+
+    pub.lingers.clear()
+    assert run_until_stopped(aborted, lambda: loop, pub, lambda: closed.append(2)) == "stats so far"
+    assert pub.lingers == [] and closed == [1, 2]  # an abort does not wait on subscribers
+    assert run_until_stopped(aborted, lambda: None, None, lambda: closed.append(3)) is None
