@@ -10,6 +10,7 @@ import numpy as np
 from sttr.model.bundle import BundleInfo
 
 from .base import Engine, EngineInfo, missing_dependency, route_single_person
+from .uint8_activations import uint8_activation_model
 
 __all__ = ["OnnxRuntimeEngine", "import_onnxruntime", "default_threads", "cuda_available"]
 
@@ -78,13 +79,25 @@ class OnnxRuntimeEngine(Engine):
         self.threads = opts.intra_op_num_threads
         self.spinning = bool(spinning)
         self.providers = list(providers) if providers is not None else self._providers(ort, device)
-        self.session = ort.InferenceSession(str(self.model_file), opts, providers=self.providers)
-        self.p1_session = (ort.InferenceSession(str(self.p1_file), opts, providers=self.providers)
-                           if self.p1_file is not None else None)
+        self.session = self._session(ort, self.model_file, opts)
+        self.p1_session = self._session(ort, self.p1_file, opts) if self.p1_file is not None else None
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         log.info("onnxruntime engine %s%s on %s", self.model_file.name,
                  f" (+ {self.p1_file.name})" if self.p1_file else "", self.session.get_providers())
+
+    def _session(self, ort, path, opts):
+        """A session over `path`; an INT8 graph on the CPU provider is given uint8 activations first (exact; see
+        `uint8_activations`), so that every quantized conv runs as an integer kernel."""
+        first = self.providers[0] if self.providers else "CPUExecutionProvider"
+        first = first[0] if isinstance(first, tuple) else first
+        if self.precision == "int8" and first == "CPUExecutionProvider":
+            rewritten = uint8_activation_model(path)
+            if rewritten is not None:
+                model, changed = rewritten
+                log.debug("%s: %d int8 activation Q/DQ nodes given uint8 zero points", path.name, changed)
+                return ort.InferenceSession(model, opts, providers=self.providers)
+        return ort.InferenceSession(str(path), opts, providers=self.providers)
 
     @staticmethod
     def _providers(ort, device: str) -> list[Any]:

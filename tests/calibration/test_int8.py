@@ -89,6 +89,23 @@ def test_int8_runs_and_the_report_is_its_agreement_on_held_out_real_windows(cali
     assert agreement >= 0.6
 
 
+def test_onnxruntime_engine_runs_the_int8_graph_with_uint8_activations(calibrated_dir, ntu_dir):
+    """The CPU engine rewrites int8 activations to uint8 (exact in meaning; more convs become integer kernels):
+    its logits stay those of the file's own session up to float rounding around the convs it now runs in int32."""
+    from sttr.realtime.engines import open_engine
+    from sttr.realtime.engines.uint8_activations import uint8_activation_model
+
+    info = read_bundle(calibrated_dir)
+    x = load_windows(ntu_dir, T=64, M=2, preprocess=info.input.preprocess).windows[:12]
+    _, changed = uint8_activation_model(calibrated_dir / "model.int8.onnx")
+    assert changed > 10
+    engine = open_engine(calibrated_dir, backend="onnxruntime", precision="int8", device="cpu", single_person=False)
+    got, plain = engine.run(x), _run(calibrated_dir / "model.int8.onnx", x)
+    scale = max(1.0, float(np.abs(plain).max()))
+    assert np.abs(got - plain).max() <= 0.05 * scale
+    assert (got.argmax(1) == plain.argmax(1)).mean() >= 0.9
+
+
 def test_temperature_is_fitted_and_recorded(calibrated_dir):
     data = json.loads((calibrated_dir / "bundle.json").read_text())
     t = data["calibration"]["temperature"]
