@@ -23,6 +23,7 @@ from sttr.model.bundle import InputSpec, write_bundle_json
 
 from .calibration_data import load_windows
 from .export_onnx import Exporter, export_onnx
+from .graph_form import export_form
 from .fp16 import convert_to_fp16
 from .model_source import ModelSource, load_model_source
 from .parity import compare_logits, onnx_logits, torch_logits
@@ -172,7 +173,8 @@ def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions |
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     os.chmod(tmp, default_file_mode(directory=True))
     try:
-        export_info = export_onnx(src.model, tmp / "model.onnx", example=windows[:2], opset=opts.opset,
+        graph_model = export_form(src.model)
+        export_info = export_onnx(graph_model, tmp / "model.onnx", example=windows[:2], opset=opts.opset,
                                   exporter=opts.exporter, dynamic_time=opts.dynamic_time)
         ref = torch_logits(src.model, windows)
         parity = check_parity(ref, onnx_logits(tmp / "model.onnx", windows), labels, atol=opts.atol,
@@ -180,7 +182,7 @@ def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions |
         export_info["parity"] = {"data": data_name, **parity}
         models = {"fp32": "model.onnx"}
         if opts.single_person and supports_single_person(src.model, opts.dynamic_time):
-            export_info["single_person"] = _export_p1(src.model, tmp, windows, labels, opts)
+            export_info["single_person"] = _export_p1(src.model, graph_model, tmp, windows, labels, opts)
             models[p1_key("fp32")] = P1_FILE
         calibration: dict[str, Any] = {}
         if opts.fp16:
@@ -210,10 +212,11 @@ def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions |
     return written
 
 
-def _export_p1(model, tmp: Path, windows: np.ndarray, labels, opts: ExportOptions) -> dict[str, Any]:
-    """Export `model.p1.onnx` and check it against the full PyTorch model on windows with slots 1.. zeroed."""
+def _export_p1(model, graph_model, tmp: Path, windows: np.ndarray, labels, opts: ExportOptions) -> dict[str, Any]:
+    """Export `model.p1.onnx` from `graph_model` (the export form of `model`) and check it against the full PyTorch
+    model on windows with slots 1.. zeroed."""
     one = zero_other_persons(windows)
-    info = export_single_person(model, tmp / P1_FILE, example=one[:2], opset=opts.opset, exporter=opts.exporter)
+    info = export_single_person(graph_model, tmp / P1_FILE, example=one[:2], opset=opts.opset, exporter=opts.exporter)
     parity = check_parity(torch_logits(model, one), onnx_logits(tmp / P1_FILE, one), labels, atol=opts.atol,
                           rtol=opts.rtol, what=P1_FILE)
     return {"file": P1_FILE, "exporter": info["exporter"], "opset": info["opset"], "parity": parity}

@@ -99,15 +99,26 @@ class GraphConv(nn.Module):
         a = self.adjacency if self.mask is None else self.adjacency * self.mask  # (K, V, W)
         k, cout, cin = self.weight.shape
         n, _, t, v = x.shape
-        z = F.conv2d(x, self.weight.reshape(k * cout, cin, 1, 1)).permute(0, 2, 3, 1)  # (NM, T, V, K*Cout)
+        # eval: BN folded into the weights (one op less, and in ONNX nothing between the aggregation and the ReLU
+        # that keeps ONNX Runtime from running it channels-last)
+        fold = self.norm is not None and not self.training and self.norm.track_running_stats
+        weight, bias = self._folded() if fold else (self.weight, self.bias.sum(0))
+        z = F.conv2d(x, weight.reshape(k * cout, cin, 1, 1)).permute(0, 2, 3, 1)  # (NM, T, V, K*Cout)
         # bmm over the batch-expanded adjacency: matmul would fold the batch into rows and copy z transposed (and
         # its gradient back), twice the time of this for forward + backward
         adj = a.permute(2, 1, 0).reshape(v, v * k).expand(n * t, v, v * k)
         y = torch.bmm(adj, z.reshape(n * t, v * k, cout))  # (NM*T, W, Cout)
-        y = (y + self.bias.sum(0)).view(n, t, v, cout).permute(0, 3, 1, 2)  # (NM, Cout, T, W) channels-last
+        y = (y + bias).view(n, t, v, cout).permute(0, 3, 1, 2)  # (NM, Cout, T, W) channels-last
         if self.norm is None:
             return y
-        return F.relu(self.norm(y))
+        return F.relu(y if fold else self.norm(y))
+
+    def _folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eval mode: (weight, bias) with BN folded in. BN is one affine map per output channel after the sum over
+        partitions, so it scales each W_k's rows and the summed bias."""
+        norm = self.norm
+        scale = norm.weight * torch.rsqrt(norm.running_var + norm.eps)
+        return self.weight * scale[:, None], self.bias.sum(0) * scale + norm.bias - norm.running_mean * scale
 
 
 class AdaptiveGraphConv(nn.Module):
@@ -172,7 +183,10 @@ class JointChannelNorm(nn.BatchNorm1d):
             return y.view(n, c, v, t).transpose(2, 3)
         scale = self.weight * torch.rsqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
-        return x * scale.view(1, c, 1, v) + shift.view(1, c, 1, v)
+        # sizes from the module, not from x: a traced ONNX graph then holds constant (1, C, 1, V) factors that
+        # ONNX Runtime can move into its channels-last layout (a shape computed from x blocks that)
+        shape = (1, self.channels, 1, self.num_joints)
+        return x * scale.view(shape) + shift.view(shape)
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, bias: torch.Tensor | None = None,

@@ -71,6 +71,44 @@ class SpatialAttention(nn.Module):
             self.register_buffer("rel_index", torch.as_tensor(index, dtype=torch.long), persistent=False)
         self.keep_weights = False
         self.last_weights: torch.Tensor | None = None
+        self.head_minor = False  # channel order of q, k, v and proj's input; see use_head_minor_channels
+
+    @torch.no_grad()
+    def use_head_minor_channels(self) -> None:
+        """Reorder the q and v channels of `qkv` and the input channels of `proj` from head-major (h*D + d, the
+        reference's order) to head-minor (d*H + h); the outputs do not change.
+
+        For export. ONNX Runtime's Transpose is fast when it moves one axis and several times slower otherwise
+        (on S-TR's attention, ~20-60 us against ~250-350 us per transpose). Head-minor q and v, and head-major k
+        (which attention reads transposed), make every head split and merge a one-axis move. Not for training:
+        state_dict keys stay the same but their channel order does not.
+        """
+        if self.head_minor:
+            return
+        h = self.num_heads
+
+        def order(width: int, offset: int = 0) -> list[int]:
+            d = width // h
+            return [offset + head * d + i for i in range(d) for head in range(h)]
+
+        rows = order(self.q_ch) + list(range(self.q_ch, 2 * self.q_ch)) + order(self.v_ch, 2 * self.q_ch)
+        self.qkv.weight.copy_(self.qkv.weight[rows])
+        self.qkv.bias.copy_(self.qkv.bias[rows])
+        self.proj.weight.copy_(self.proj.weight[:, order(self.v_ch)])
+        self.head_minor = True
+
+    def _heads(self, x: torch.Tensor, dim: int, minor: bool) -> torch.Tensor:
+        """(NM, T, V, H*D) tokens -> (NM, T, H, V, D) per-head tokens; `minor`: channels ordered d*H + h."""
+        if minor:
+            return x.unflatten(-1, (dim, self.num_heads)).permute(0, 1, 4, 2, 3)
+        return x.unflatten(-1, (self.num_heads, dim)).transpose(2, 3)
+
+    def _merge_heads(self, out: torch.Tensor, nm: int, t: int, v: int) -> torch.Tensor:
+        """(NM, T, H, V, Dv) -> (NM, T, V, H*Dv) in this module's value channel order. The sizes are the block
+        input's: read there, the legacy ONNX exporter keeps the batch dynamic (from `out` or with `flatten` it bakes
+        the example's batch into the graph)."""
+        out = out.permute(0, 1, 3, 4, 2) if self.head_minor else out.transpose(2, 3)
+        return out.reshape(nm, t, v, self.v_ch)
 
     def _relative_bias(self, q: torch.Tensor) -> torch.Tensor:
         """q (..., V, D) -> (..., V, V): q_i . E[i, j], E an embedding per ordered joint pair (spec §1.7)."""
@@ -82,16 +120,15 @@ class SpatialAttention(nn.Module):
         x_in = x
         if self.norm is not None:
             x = self.norm(x)
-        h = self.num_heads
         qkv = self.qkv(x).permute(0, 2, 3, 1)  # (NM, T, V, 2Dq+Dv): tokens with channels last (a view)
-        q, k, val = qkv.split([self.q_ch, self.q_ch, self.v_ch], dim=-1)  # head h owns channels [h*D, (h+1)*D)
-        q = q.unflatten(-1, (h, self.head_key)).transpose(2, 3)  # (NM, T, H, V, Dk)
-        k = k.unflatten(-1, (h, self.head_key)).transpose(2, 3)  # (NM, T, H, V, Dk)
-        val = val.unflatten(-1, (h, self.head_value)).transpose(2, 3)  # (NM, T, H, V, Dv)
+        q, k, val = qkv.split([self.q_ch, self.q_ch, self.v_ch], dim=-1)  # each (D * heads) wide
+        q = self._heads(q, self.head_key, self.head_minor)  # (NM, T, H, V, Dk)
+        k = self._heads(k, self.head_key, False)  # (NM, T, H, V, Dk), read transposed by attend
+        val = self._heads(val, self.head_value, self.head_minor)  # (NM, T, H, V, Dv)
         bias = self._relative_bias(q) if self.key_rel is not None else None  # (NM, T, H, V, V)
         out, weights = attend(q, k, val, self.scale, bias, self.drop_connect and self.training, self.keep_weights)
         self.last_weights = weights.detach() if weights is not None else None  # (NM, T, H, V, V)
-        out = out.transpose(2, 3).reshape(nm, t, v, self.v_ch)  # (NM, T, V, H*Dv), head-major
+        out = self._merge_heads(out, nm, t, v)  # (NM, T, V, H*Dv)
         out = self.proj(out.permute(0, 3, 1, 2))  # (NM, value_dim, T, V) channels-last
         if self.gcn is not None:
             out = torch.cat([self.gcn(x), out], dim=1)  # the GCN sees the data-normalised input

@@ -73,3 +73,21 @@ def test_graph_conv_matches_the_per_partition_sum(cin, cout):
         assert out.shape == (2, cout, 7, 25)
         torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     assert np.isfinite(out.detach().numpy()).all()
+
+
+def test_graph_conv_in_eval_folds_its_batch_norm_exactly():
+    """Eval mode folds BN into the partition weights; the result is ReLU(BN(sum_k W_k x A_k + b)) as in training."""
+    torch.manual_seed(1)
+    gcn = GraphConv(6, 12, spatial_adjacency(get_layout("ntu25")))
+    with torch.no_grad():
+        gcn.norm.running_mean.normal_()
+        gcn.norm.running_var.uniform_(0.3, 3.0)
+        gcn.norm.weight.normal_()
+        gcn.norm.bias.normal_()
+    x = torch.randn(3, 6, 5, 25)
+    plain = GraphConv(6, 12, spatial_adjacency(get_layout("ntu25")), activate=False)
+    plain.load_state_dict({k: v for k, v in gcn.state_dict().items() if not k.startswith("norm.")})
+    gcn.eval()
+    with torch.no_grad():
+        expected = torch.relu(gcn.norm(plain(x)))
+        torch.testing.assert_close(gcn(x), expected, atol=1e-5, rtol=1e-5)
