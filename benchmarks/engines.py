@@ -131,7 +131,8 @@ def run(args) -> dict:
         engines = _engines(bundle, args)
         fns = {"torch-eager-fp32": _eager(bundle, args.threads)}
         fns.update({name: e.run for name, e in engines.items()})
-        two = np.flatnonzero(np.abs(ws.windows[..., 1:]).reshape(len(ws), -1).max(1) > 0)
+        others = np.abs(ws.windows[..., 1:]).reshape(len(ws), -1)  # person slots 1.. (none when M = 1)
+        two = np.flatnonzero(others.max(1) > 0) if others.shape[1] else np.array([], dtype=np.int64)
         one = np.setdiff1d(np.arange(len(ws)), two)
         single = ws.windows[one[:1]] if len(one) else ws.windows[:1]
         pair = ws.windows[two[:1]] if len(two) else ws.windows[:1]
