@@ -51,14 +51,14 @@ def test_head_minor_channels_really_reorder_the_parameters():
     torch.testing.assert_close(ssa.qkv.weight[ssa.q_ch:2 * ssa.q_ch], before[ssa.q_ch:2 * ssa.q_ch])
 
 
-@pytest.mark.parametrize("name", ["s-tr", "s-tr-agcn", "nano"])
-def test_export_form_is_a_copy_with_the_same_logits(name):
+@pytest.mark.parametrize("name,t", [("s-tr", 32), ("s-tr", 33), ("s-tr-agcn", 32), ("nano", 32)])
+def test_export_form_is_a_copy_with_the_same_logits(name, t):
     torch.manual_seed(0)
     model = STTR(preset(name, num_classes=10))
     _random_statistics(model)
     model.eval()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    x = torch.randn(2, 3, 32, 25, 2)
+    x = torch.randn(2, 3, t, 25, 2)
     form = export_form(model)
     with torch.no_grad():
         torch.testing.assert_close(form(x), model(x), atol=2e-4, rtol=1e-4)
@@ -67,3 +67,15 @@ def test_export_form_is_a_copy_with_the_same_logits(name):
     units = [m for m in form.modules() if isinstance(m, SpatialAttention)]
     assert units and all(u.head_minor for u in units)
     assert not any(m.head_minor for m in model.modules() if isinstance(m, SpatialAttention))
+
+
+def test_the_float_residual_reading_raw_coordinates_becomes_a_channels_last_matmul():
+    """S-TR's 4th unit reads raw coordinates next to features through a strided 1x1 residual conv that INT8 keeps in
+    float; in the export form it is a MatMul over channels-last tokens (BN folded), so ONNX Runtime need not switch
+    layouts around it."""
+    model = STTR(preset("s-tr", num_classes=10)).eval()
+    assert model.config.concat_original and tuple(model.blocks[3].residual.conv.kernel_size) == (1, 1)
+    form = export_form(model)
+    assert type(form.blocks[3].residual).__name__ == "ChannelsLastPointwise"
+    assert form.blocks[3].residual.stride == model.blocks[3].residual.conv.stride[0]
+    assert type(form.blocks[6].residual) is type(model.blocks[6].residual)  # the others stay convolutions

@@ -59,7 +59,8 @@ def test_layers_reading_raw_coordinates_next_to_features_stay_float(calibrated_d
     named = read_bundle(calibrated_dir).data["calibration"]["int8"]["float_raw_concat_nodes"]
     assert named and named == raw_concat_consumers(fp32)
     # independently of the graph walk: the 4th unit's 1x1 residual conv reads the 3rd unit's features plus the raw
-    # coordinates (its Cin counts both), so its weight is (Cout, Cin, 1, 1); it must be among them, in float
+    # coordinates (its Cin counts both), so its weight is (Cout, Cin, 1, 1), or (Cin, Cout) where the export form
+    # wrote it as a channels-last MatMul; it must be among them, in float
     from sttr.model.config import STTRConfig
 
     cfg = STTRConfig.from_dict(read_bundle(calibrated_dir).data["model"]["config"])
@@ -69,7 +70,8 @@ def test_layers_reading_raw_coordinates_next_to_features_stay_float(calibrated_d
     nodes, inits = {n.name: n for n in graph.node}, {i.name: i for i in graph.initializer}
     weights = [inits.get(nodes[name].input[1]) for name in named]
     assert all(w is not None and w.data_type == onnx.TensorProto.FLOAT for w in weights)
-    assert [cout, cin, 1, 1] in [list(w.dims) for w in weights]
+    shapes = [list(w.dims) for w in weights]
+    assert [cout, cin, 1, 1] in shapes or [cin, cout] in shapes
 
 
 def test_int8_runs_and_the_report_is_its_agreement_on_held_out_real_windows(calibrated_dir, ntu_dir):
