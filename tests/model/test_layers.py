@@ -91,3 +91,24 @@ def test_graph_conv_in_eval_folds_its_batch_norm_exactly():
     with torch.no_grad():
         expected = torch.relu(gcn.norm(plain(x)))
         torch.testing.assert_close(gcn(x), expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cin,cout,activate", [(3, 16, True), (16, 16, True), (16, 8, False)])
+def test_graph_conv_aggregating_joints_first_gives_the_same_outputs(cin, cout, activate):
+    """The export order (sum over joints, then one conv over the partitions' channels) equals the training order."""
+    torch.manual_seed(2)
+    gcn = GraphConv(cin, cout, spatial_adjacency(get_layout("ntu25")), activate=activate)
+    with torch.no_grad():
+        gcn.mask.uniform_(0.5, 1.5)
+        gcn.bias.normal_()
+        if activate:
+            gcn.norm.running_mean.normal_()
+            gcn.norm.running_var.uniform_(0.3, 3.0)
+    x = torch.randn(2, cin, 6, 25).contiguous(memory_format=torch.channels_last)
+    gcn.eval()
+    with torch.no_grad():
+        expected = gcn(x)
+        gcn.use_aggregate_first()
+        torch.testing.assert_close(gcn(x), expected, atol=1e-5, rtol=1e-5)
+    gcn.train()  # training ignores it: the gradients flow through the usual order
+    assert gcn.aggregate_first and gcn(x).requires_grad
