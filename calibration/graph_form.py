@@ -4,7 +4,8 @@
 
 * spatial-attention blocks keep their q/v channels head-minor (`SpatialAttention.use_head_minor_channels`): ONNX
   Runtime then splits and merges heads with transposes that move the innermost axis, several times faster than the
-  head-major ones (S-TR INT8, T = 64, one thread: ~250 us -> ~20-70 us per transpose);
+  head-major ones (S-TR INT8, T = 64, one thread: ~250 us -> ~20-70 us per transpose); and q, k, v are three convs
+  instead of one conv and a Split (`use_separate_projections`, ~1 %);
 * the 1x1 residual conv of the unit that reads raw coordinates next to features (`concat_original`, which INT8
   keeps in float) is a MatMul over channels-last tokens with its BN folded in: as a float conv it ran in ONNX
   Runtime's NCHW layout, and every unit after it up to the next integer conv (the data norms and residual adds of
@@ -64,6 +65,7 @@ def export_form(model: Any) -> Any:
     for module in form.modules():
         if hasattr(module, "use_head_minor_channels"):
             module.use_head_minor_channels()
+            module.use_separate_projections()
         if hasattr(module, "use_aggregate_first"):
             module.use_aggregate_first()
     blocks = getattr(form, "blocks", None)

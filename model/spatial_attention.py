@@ -71,6 +71,7 @@ class SpatialAttention(nn.Module):
             self.register_buffer("rel_index", torch.as_tensor(index, dtype=torch.long), persistent=False)
         self.keep_weights = False
         self.last_weights: torch.Tensor | None = None
+        self.qkv_parts: nn.ModuleList | None = None  # see use_separate_projections
         self.head_minor = False  # channel order of q, k, v and proj's input; see use_head_minor_channels
 
     @torch.no_grad()
@@ -85,6 +86,8 @@ class SpatialAttention(nn.Module):
         """
         if self.head_minor:
             return
+        if self.qkv_parts is not None:
+            raise RuntimeError("reorder the channels before use_separate_projections, which copies qkv's rows")
         h = self.num_heads
 
         def order(width: int, offset: int = 0) -> list[int]:
@@ -96,6 +99,22 @@ class SpatialAttention(nn.Module):
         self.qkv.bias.copy_(self.qkv.bias[rows])
         self.proj.weight.copy_(self.proj.weight[:, order(self.v_ch)])
         self.head_minor = True
+
+    def use_separate_projections(self) -> None:
+        """Split `qkv` into three 1x1 convs (q, k, v) with the same rows, for export: the compiled graph then has no
+        Split of the fused output (in ONNX Runtime's INT8 graph each projection is its own integer conv and
+        dequantize). Same outputs."""
+        if self.qkv_parts is not None:
+            return
+        parts, start = [], 0
+        for width in (self.q_ch, self.q_ch, self.v_ch):
+            conv = nn.Conv2d(self.qkv.in_channels, width, 1).to(self.qkv.weight.device)
+            with torch.no_grad():
+                conv.weight.copy_(self.qkv.weight[start:start + width])
+                conv.bias.copy_(self.qkv.bias[start:start + width])
+            parts.append(conv)
+            start += width
+        self.qkv_parts = nn.ModuleList(parts)
 
     def _heads(self, x: torch.Tensor, dim: int, minor: bool) -> torch.Tensor:
         """(NM, T, V, H*D) tokens -> (NM, T, H, V, D) per-head tokens; `minor`: channels ordered d*H + h."""
@@ -120,8 +139,11 @@ class SpatialAttention(nn.Module):
         x_in = x
         if self.norm is not None:
             x = self.norm(x)
-        qkv = self.qkv(x).permute(0, 2, 3, 1)  # (NM, T, V, 2Dq+Dv): tokens with channels last (a view)
-        q, k, val = qkv.split([self.q_ch, self.q_ch, self.v_ch], dim=-1)  # each (D * heads) wide
+        if self.qkv_parts is not None:
+            q, k, val = (conv(x).permute(0, 2, 3, 1) for conv in self.qkv_parts)
+        else:
+            qkv = self.qkv(x).permute(0, 2, 3, 1)  # (NM, T, V, 2Dq+Dv): tokens with channels last (a view)
+            q, k, val = qkv.split([self.q_ch, self.q_ch, self.v_ch], dim=-1)  # each (D * heads) wide
         q = self._heads(q, self.head_key, self.head_minor)  # (NM, T, H, V, Dk)
         k = self._heads(k, self.head_key, False)  # (NM, T, H, V, Dk), read transposed by attend
         val = self._heads(val, self.head_value, self.head_minor)  # (NM, T, H, V, Dv)

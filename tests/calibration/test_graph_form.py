@@ -79,3 +79,21 @@ def test_the_float_residual_reading_raw_coordinates_becomes_a_channels_last_matm
     assert type(form.blocks[3].residual).__name__ == "ChannelsLastPointwise"
     assert form.blocks[3].residual.stride == model.blocks[3].residual.conv.stride[0]
     assert type(form.blocks[6].residual) is type(model.blocks[6].residual)  # the others stay convolutions
+
+
+def test_separate_projections_give_the_same_outputs_and_must_come_after_the_reordering():
+    torch.manual_seed(0)
+    ssa = SpatialAttention(64, 64, spatial_adjacency(get_layout("ntu25")))
+    _random_statistics(ssa)
+    ssa.eval()
+    x = torch.randn(2, 64, 6, 25)
+    with torch.no_grad():
+        expected = ssa(x)
+        ssa.use_head_minor_channels()
+        ssa.use_separate_projections()
+        torch.testing.assert_close(ssa(x), expected, atol=1e-5, rtol=1e-5)
+    assert [p.out_channels for p in ssa.qkv_parts] == [ssa.q_ch, ssa.q_ch, ssa.v_ch]
+    other = SpatialAttention(64, 64, spatial_adjacency(get_layout("ntu25")))
+    other.use_separate_projections()
+    with pytest.raises(RuntimeError, match="before use_separate_projections"):
+        other.use_head_minor_channels()
