@@ -97,14 +97,14 @@ class GraphConv(nn.Module):
         # Channels-last form of sum_k (W_k x) A_k: one 1x1 conv to all K partitions at once, read as (NM, T, V, C)
         # token rows, then one batched matmul contracting (joint, partition) with the stacked adjacency. No layout
         # copies when x is channels-last (see `STTR`); the bias is added after aggregation, as in the reference.
-        if self.aggregate_first and not self.training:
+        # eval: BN folded into the weights (one op less, and in ONNX nothing between the aggregation and the ReLU
+        # that keeps ONNX Runtime from running it channels-last)
+        fold = self.norm is not None and not self.training and self.norm.track_running_stats
+        if self.aggregate_first and not self.training and (fold or self.norm is None):
             return self._aggregate_first(x)
         a = self.adjacency if self.mask is None else self.adjacency * self.mask  # (K, V, W)
         k, cout, cin = self.weight.shape
         n, _, t, v = x.shape
-        # eval: BN folded into the weights (one op less, and in ONNX nothing between the aggregation and the ReLU
-        # that keeps ONNX Runtime from running it channels-last)
-        fold = self.norm is not None and not self.training and self.norm.track_running_stats
         weight, bias = self._folded() if fold else (self.weight, self.bias.sum(0))
         z = F.conv2d(x, weight.reshape(k * cout, cin, 1, 1)).permute(0, 2, 3, 1)  # (NM, T, V, K*Cout)
         # bmm over the batch-expanded adjacency: matmul would fold the batch into rows and copy z transposed (and

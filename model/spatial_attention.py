@@ -72,7 +72,7 @@ class SpatialAttention(nn.Module):
         self.keep_weights = False
         self.last_weights: torch.Tensor | None = None
         self.qkv_parts: nn.ModuleList | None = None  # see use_separate_projections
-        self.head_minor = False  # channel order of q, k, v and proj's input; see use_head_minor_channels
+        self.head_minor = False  # channel order of q, v and proj's input; see use_head_minor_channels
 
     @torch.no_grad()
     def use_head_minor_channels(self) -> None:
