@@ -21,6 +21,8 @@ import copy
 import functools
 from typing import Any
 
+from sttr.model.config import RAW_CONCAT_UNIT
+
 __all__ = ["export_form"]
 
 
@@ -69,8 +71,9 @@ def export_form(model: Any) -> Any:
         if hasattr(module, "use_aggregate_first"):
             module.use_aggregate_first()
     blocks = getattr(form, "blocks", None)
-    if getattr(getattr(form, "config", None), "concat_original", False) and blocks is not None and len(blocks) > 3:
-        residual = getattr(blocks[3], "residual", None)
-        if residual is not None and _is_pointwise(residual):
-            blocks[3].residual = _pointwise_class()(residual)
+    if getattr(getattr(form, "config", None), "concat_original", False) and blocks is not None \
+            and len(blocks) > RAW_CONCAT_UNIT:
+        unit = blocks[RAW_CONCAT_UNIT]
+        if getattr(unit, "residual", None) is not None and _is_pointwise(unit.residual):
+            unit.residual = _pointwise_class()(unit.residual)
     return form

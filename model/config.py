@@ -11,7 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, Mapping, get_args
 
-__all__ = ["STTRConfig", "PRESETS", "preset", "AttentionPlacement", "GraphConvKind", "AgcnGraph"]
+__all__ = ["RAW_CONCAT_UNIT", "STTRConfig", "PRESETS", "preset", "AttentionPlacement", "GraphConvKind", "AgcnGraph"]
+
+# with concat_original the raw coordinates join the input of the unit with this index (spec §1.2)
+RAW_CONCAT_UNIT = 3
 
 # Which attention replaces which convolution in the attention units (spec §1.2):
 # 'spatial' = S-TR (SSA replaces the GCN), 'temporal' = T-TR (TSA replaces the TCN),
@@ -152,8 +155,8 @@ class STTRConfig:
         if self.attention_in_all_layers:
             plan = [(self.in_channels, w1, 1, 0)] + plan
         if self.concat_original:
-            cin, cout, stride, stage = plan[3]
-            plan[3] = (cin + self.in_channels, cout, stride, stage)
+            cin, cout, stride, stage = plan[RAW_CONCAT_UNIT]
+            plan[RAW_CONCAT_UNIT] = (cin + self.in_channels, cout, stride, stage)
         return plan
 
     # ------------------------------------------------------------------ serialisation

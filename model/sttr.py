@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import STTRConfig
+from .config import RAW_CONCAT_UNIT, STTRConfig
 from .graph import spatial_adjacency
 from .layers import AdaptiveGraphConv, GraphConv, TemporalConv, init_conv_fan_out
 from .skeleton import get_layout
@@ -202,7 +202,7 @@ class STTR(nn.Module):
         if self.stem_gcn is not None:
             x = self.stem_tcn(self.stem_gcn(x))
         for i, block in enumerate(self.blocks):
-            if i == 3 and raw is not None:
+            if i == RAW_CONCAT_UNIT and raw is not None:
                 x = torch.cat([x, raw], dim=1)  # raw coordinates join the 4th unit's input (spec §1.2)
             x = block(x)
         return x.mean(dim=(2, 3))  # (P, C_last)
