@@ -108,7 +108,7 @@ class SpatialAttention(nn.Module):
             return
         parts, start = [], 0
         for width in (self.q_ch, self.q_ch, self.v_ch):
-            conv = nn.Conv2d(self.qkv.in_channels, width, 1).to(self.qkv.weight.device)
+            conv = nn.Conv2d(self.qkv.in_channels, width, 1).to(self.qkv.weight.device, self.qkv.weight.dtype)
             with torch.no_grad():
                 conv.weight.copy_(self.qkv.weight[start:start + width])
                 conv.bias.copy_(self.qkv.bias[start:start + width])
