@@ -137,32 +137,41 @@ def run(args) -> dict:
         single = ws.windows[one[:1]] if len(one) else ws.windows[:1]
         pair = ws.windows[two[:1]] if len(two) else ws.windows[:1]
         batch = np.ascontiguousarray(np.resize(ws.windows, (args.batch, *ws.windows.shape[1:])))
-        lat = _interleaved(fns, single, args.rounds)
-        lat2 = _interleaved(fns, pair, max(4, args.rounds // 2))
-        thr = _interleaved(fns, batch, max(4, args.rounds // 4))
+        repeats = [_measure(fns, single, pair, batch, args) for _ in range(args.repeats)]
         reference = fns["torch-eager-fp32"](ws.windows)
         rows = {}
         for name, fn in fns.items():
-            p50, p99 = np.percentile(lat[name], 50), np.percentile(lat[name], 99)
-            per_s = args.batch / (np.median(thr[name]) / 1000.0)
             agree = compare_logits(reference, fn(ws.windows))
-            rows[name] = {"p50_ms": float(p50), "p99_ms": float(p99),
-                          "p50_ms_two_persons": float(np.median(lat2[name])), "throughput_windows_s": float(per_s),
-                          "top1_agreement": agree["top1_agreement"], "max_abs_logit_diff": agree["max_abs_logit_diff"]}
-        base = rows["torch-eager-fp32"]
+            # each figure is the median over the repeats (ratios from the repeats' own ratios: one repeat's
+            # engines ran side by side, different repeats may not have had the machine to themselves)
+            rows[name] = {key: float(np.median([r[name][key] for r in repeats])) for key in repeats[0][name]}
+            rows[name].update(top1_agreement=agree["top1_agreement"], max_abs_logit_diff=agree["max_abs_logit_diff"])
         floor = _fp32_floor(bundle, pair, args.threads)
-        for row in rows.values():
-            row["latency_speedup"] = base["p50_ms"] / row["p50_ms"]
-            row["latency_speedup_two_persons"] = base["p50_ms_two_persons"] / row["p50_ms_two_persons"]
-            row["throughput_speedup"] = row["throughput_windows_s"] / base["throughput_windows_s"]
         return {"bundle": str(bundle) if args.bundle else f"temporary, from {args.checkpoint or args.preset}",
                 "model": info.data["model"]["config"].get("attention"), "input": spec.to_dict(),
-                "real_windows": len(ws), "batch": args.batch, "rounds": args.rounds,
+                "real_windows": len(ws), "batch": args.batch, "rounds": args.rounds, "repeats": repeats,
                 "calibration": {k: v.get("held_out") for k, v in info.data["calibration"].items()
                                 if isinstance(v, dict) and "held_out" in v},
                 "machine": {"python": platform.python_version(), "processor": platform.processor(),
                             "cpus": __import__("os").cpu_count()},
                 "fp32_floor": floor, "results": rows}
+
+
+def _measure(fns: dict, single: np.ndarray, pair: np.ndarray, batch: np.ndarray, args) -> dict[str, dict]:
+    """One interleaved measurement of every engine: batch-1 latency on a one- and a two-person window, batch
+    throughput, and each engine's ratios to eager PyTorch in this same run."""
+    lat = _interleaved(fns, single, args.rounds)
+    lat2 = _interleaved(fns, pair, max(4, args.rounds // 2))
+    thr = _interleaved(fns, batch, max(4, args.rounds // 4))
+    rows = {name: {"p50_ms": float(np.percentile(lat[name], 50)), "p99_ms": float(np.percentile(lat[name], 99)),
+                   "p50_ms_two_persons": float(np.median(lat2[name])),
+                   "throughput_windows_s": float(args.batch / (np.median(thr[name]) / 1000.0))} for name in fns}
+    base = rows["torch-eager-fp32"]
+    for row in rows.values():
+        row["latency_speedup"] = base["p50_ms"] / row["p50_ms"]
+        row["latency_speedup_two_persons"] = base["p50_ms_two_persons"] / row["p50_ms_two_persons"]
+        row["throughput_speedup"] = row["throughput_windows_s"] / base["throughput_windows_s"]
+    return rows
 
 
 def _fp32_floor(bundle: Path, window: np.ndarray, threads: int | None) -> dict:
@@ -192,6 +201,12 @@ def _table(report: dict) -> str:
         lines.append(f"{name:<22}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['latency_speedup']:>9.2f}"
                      f"{r['p50_ms_two_persons']:>9.2f}{r['latency_speedup_two_persons']:>9.2f}"
                      f"{r['throughput_windows_s']:>10.1f}{r['throughput_speedup']:>9.2f}{r['top1_agreement']:>10.4f}")
+    if len(report["repeats"]) > 1:
+        lines.append(f"medians of {len(report['repeats'])} repeats; each engine's ratios (1p / 2p / batch) ranged:")
+        for name in report["results"]:
+            spans = [(min(r[name][k] for r in report["repeats"]), max(r[name][k] for r in report["repeats"]))
+                     for k in ("latency_speedup", "latency_speedup_two_persons", "throughput_speedup")]
+            lines.append(f"  {name:<20}" + " / ".join(f"{lo:.2f}-{hi:.2f}" for lo, hi in spans))
     f, eager = report["fp32_floor"], report["results"]["torch-eager-fp32"]["p50_ms_two_persons"]
     lines.append(f"FP32 floor of the two-person window: {f['gflop']:.2f} GFLOP at {f['gflops_per_s']:.0f} GFLOP/s "
                  f"(the heaviest op alone) = {f['floor_ms']:.1f} ms; eager runs at {100 * f['floor_ms'] / eager:.0f} % "
@@ -210,10 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", default="minmax", choices=("minmax", "entropy", "percentile"))
     p.add_argument("--batch", type=int, default=8, help="batch of the throughput measurement")
     p.add_argument("--rounds", type=int, default=40, help="interleaved batch-1 rounds")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="repeat the whole measurement and report medians (shared machines: use 5)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads of every engine")
     p.add_argument("--cpu", action="store_true", help="ONNX Runtime on CPU even when CUDA is available")
     p.add_argument("--out", default=None, help="write the report as JSON here")
     args = p.parse_args(argv)
+    if args.repeats < 1 or args.rounds < 1:
+        p.error(f"--repeats and --rounds must be >= 1, got {args.repeats} and {args.rounds}")
     logging.basicConfig(level=logging.WARNING)
     report = run(args)
     print(_table(report))
