@@ -95,8 +95,14 @@ class OnnxRuntimeEngine(Engine):
             rewritten = uint8_activation_model(path)
             if rewritten is not None:
                 model, changed = rewritten
-                log.debug("%s: %d int8 activation Q/DQ nodes given uint8 zero points", path.name, changed)
-                return ort.InferenceSession(model, opts, providers=self.providers)
+                try:
+                    session = ort.InferenceSession(model, opts, providers=self.providers)
+                except Exception as err:  # noqa: BLE001 - a graph this rewrite does not fit: run the file as it is
+                    log.warning("%s: the uint8-activation form did not load (%s); running the file as it is",
+                                path.name, str(err).splitlines()[0] if str(err) else type(err).__name__)
+                else:
+                    log.debug("%s: %d int8 activation Q/DQ nodes given uint8 zero points", path.name, changed)
+                    return session
         return ort.InferenceSession(str(path), opts, providers=self.providers)
 
     @staticmethod

@@ -37,12 +37,13 @@ def uint8_activation_model(path: str | Path) -> tuple[bytes, int] | None:
     model = onnx.load(str(path))
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
+    constants = set(initializers) | {out for node in graph.node if node.op_type == "Constant" for out in node.output}
     shifted: dict[str, str] = {}  # int8 zero point -> its uint8 copy
     changed = 0
     for node in graph.node:
         if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(node.input) < 3:
             continue
-        if node.op_type == "DequantizeLinear" and node.input[0] in initializers:
+        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
             continue  # a weight: int8 is what the kernels want
         zero_point = initializers.get(node.input[2])
         if zero_point is None or zero_point.data_type != TensorProto.INT8:

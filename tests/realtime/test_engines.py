@@ -66,6 +66,21 @@ def test_precision_selects_the_model_file(tiny_bundle):
         open_engine(root, backend="onnxruntime", precision="fp16")
 
 
+def test_an_int8_graph_the_uint8_rewrite_does_not_fit_is_run_as_it_is(tiny_bundle, monkeypatch, caplog):
+    """The CPU engine gives INT8 graphs uint8 activations at load; when the rewritten graph does not load it warns
+    and runs the bundle's file unchanged instead of failing."""
+    from sttr.realtime.engines import onnxruntime_engine
+
+    root, _, _ = tiny_bundle
+    monkeypatch.setattr(onnxruntime_engine, "uint8_activation_model", lambda path: (b"not an onnx model", 4))
+    with caplog.at_level("WARNING"):
+        engine = open_engine(root, backend="onnxruntime", precision="int8", device="cpu")
+    assert "did not load" in caplog.text and "running the file as it is" in caplog.text
+    w, b = _tiny_onnx(root / "seed1.onnx", seed=1)  # the stand-in int8 file's own weights
+    x = _windows(2)
+    np.testing.assert_allclose(engine.run(x), _reference(x, w, b), rtol=1e-5, atol=1e-5)
+
+
 def test_auto_picks_onnxruntime_on_a_cpu_box(tiny_bundle):
     root, _, _ = tiny_bundle
     assert auto_backend_order(read_bundle(root), "fp32")[0] in ("onnxruntime", "tensorrt")

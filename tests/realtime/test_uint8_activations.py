@@ -12,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from sttr.realtime.engines.uint8_activations import uint8_activation_model  # noqa: E402
 
 
-def _qdq_residual_model(path, zero_point_type=TensorProto.INT8):
+def _qdq_residual_model(path, zero_point_type=TensorProto.INT8, weights_as_constant_node=False):
     """x -> Q -> DQ, read by a conv AND by the residual add (the case ONNX Runtime leaves int8): y = conv(x) + x."""
     rng = np.random.default_rng(0)
     w = rng.integers(-127, 128, size=(8, 8, 1, 1)).astype(np.int8)
@@ -30,6 +30,9 @@ def _qdq_residual_model(path, zero_point_type=TensorProto.INT8):
              helper.make_node("QuantizeLinear", ["c", "s2", "zp2"], ["cq"]),
              helper.make_node("DequantizeLinear", ["cq", "s2", "zp2"], ["cd"]),
              helper.make_node("Add", ["cd", "xd"], ["y"])]
+    if weights_as_constant_node:  # as some exporters store them
+        inits = [i for i in inits if i.name != "w_q"]
+        nodes.insert(0, helper.make_node("Constant", [], ["w_q"], value=numpy_helper.from_array(w, "w_q")))
     graph = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 6, 5])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 6, 5])], inits)
     graph.value_info.append(helper.make_tensor_value_info("xq", zero_point_type, [1, 8, 6, 5]))
@@ -80,3 +83,16 @@ def test_nothing_to_rewrite_gives_none(tmp_path):
     path = tmp_path / "m.onnx"
     _qdq_residual_model(path, TensorProto.UINT8)
     assert uint8_activation_model(path) is None
+
+
+def test_weights_held_in_constant_nodes_stay_int8(tmp_path):
+    path = tmp_path / "m.onnx"
+    _qdq_residual_model(path, weights_as_constant_node=True)
+    model, changed = uint8_activation_model(path)
+    assert changed == 4
+    proto = onnx.load_from_string(model)
+    weight_dq = next(n for n in proto.graph.node if n.op_type == "DequantizeLinear" and n.input[0] == "w_q")
+    assert weight_dq.input[2] == "w_zp"
+    x = np.random.default_rng(3).normal(size=(1, 8, 6, 5)).astype(np.float32)
+    none = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    np.testing.assert_array_equal(_run(model, x, none), _run(str(path), x, none))
