@@ -30,7 +30,6 @@ from .shutdown import close_all, run_until_stopped
 __all__ = ["main", "build_parser", "LiveApp"]
 
 
-
 _EPILOG = """examples:
   sttr-live --camera 0 --bundle bundles/ntu60 --show
   sttr-live --video clip.mp4 --bundle b/ --fast --max-frames 300 --pub tcp://127.0.0.1:5556
@@ -95,14 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def source_options(args: argparse.Namespace, kind: str) -> dict[str, Any]:
-    """Options of the chosen source that its flags set (--image-size for OpenPose, --pose-width for MediaPipe)."""
+def check_pose_options(args: argparse.Namespace) -> None:
+    """ValueError naming the flag when --pose-width or --pose-workers is out of range; checked before anything opens."""
     if args.pose_width < 0:
         raise ValueError(f"--pose-width must be a number of pixels >= 0 (0: full size), got {args.pose_width}")
-    if kind == "openpose" and args.image_size:
-        return {"image_size": tuple(args.image_size)}
     if args.pose_workers is not None and args.pose_workers < 1:
         raise ValueError(f"--pose-workers must be >= 1, got {args.pose_workers}")
+
+
+def source_options(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    """Options of the chosen source that its flags set (--image-size for OpenPose, --pose-width and --pose-workers
+    for MediaPipe; `check_pose_options` has checked them)."""
+    if kind == "openpose" and args.image_size:
+        return {"image_size": tuple(args.image_size)}
     if kind in ("camera", "video", "url"):
         return {"max_width": args.pose_width, "workers": args.pose_workers}
     return {}
@@ -252,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.stride < 1 or args.top_k < 1 or not 0 <= args.smoothing < 1:
         return _error("--stride and --top-k must be >= 1 and --smoothing in [0, 1)")
-    if args.pose_width < 0 or (args.pose_workers is not None and args.pose_workers < 1):
-        return _error("--pose-width must be >= 0 pixels (0: full size) and --pose-workers >= 1")
+    try:
+        check_pose_options(args)
+    except ValueError as exc:
+        return _error(exc)
     if args.publish_skeletons:
         from .pose_publish import run_pose_publisher
 
