@@ -23,8 +23,8 @@ from sttr.model.bundle import InputSpec, write_bundle_json
 
 from .calibration_data import load_windows
 from .export_onnx import Exporter, export_onnx
-from .graph_form import export_form
 from .fp16 import convert_to_fp16
+from .graph_form import export_form
 from .model_source import ModelSource, load_model_source
 from .parity import compare_logits, onnx_logits, torch_logits
 from .single_person import P1_FILE, export_single_person, p1_key, supports_single_person, zero_other_persons
