@@ -27,6 +27,7 @@ import numpy as np
 
 from .latency import format_table, summarize
 from .pipeline import LiveConfig, ModelSpec, Pipeline
+from .sources.capture import DEFAULT_BACKLOG
 from .sources.mediapipe_pose import DEFAULT_POSE_WIDTH, default_pose_workers
 
 __all__ = ["run_live_bench", "run_case", "format_results", "extract_skeletons"]
@@ -181,7 +182,7 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
                    modes: Sequence[str] = ("realtime", "fast"), pose: str = "both", pose_model: str | None = None,
                    max_frames: int | None = None, threads: int | None = 1,
                    pose_width: int = DEFAULT_POSE_WIDTH, pose_workers: int | None = None,
-                   loops: int = 1) -> dict[str, Any]:
+                   loops: int = 1, capture_backlog: int = DEFAULT_BACKLOG) -> dict[str, Any]:
     """Benchmark the live pipeline per backend and mode; returns a JSON-ready report.
 
     Args:
@@ -195,8 +196,9 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
         max_frames: cap per run.
         threads: engine CPU threads (onnxruntime / torch); None for the backend's default.
         pose_width: images wider than this are scaled down before MediaPipe (0: full size).
-        pose_workers: MediaPipe landmarkers taking frames in turn (None: ``default_pose_workers()``).
+        pose_workers: MediaPipe landmarkers sharing the frames (None: ``default_pose_workers()``).
         loops: play the video this many times in a row per run, as one stream (more windows for the percentiles).
+        capture_backlog: realtime mode: frames the capture keeps unread before dropping the oldest.
     """
     if loops < 1:
         raise ValueError(f"loops must be >= 1, got {loops}")
@@ -220,13 +222,15 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
                     def opener(realtime=realtime) -> tuple[Any, float]:
                         src = open_live_source("video", str(video), spec.layout, realtime=realtime,
                                                pose_model=pose_model, max_width=pose_width,
-                                               workers=pose_workers, loops=loops)
+                                               workers=pose_workers, loops=loops,
+                                               capture_backlog=capture_backlog)
                         return src, float(src.capture.fps)
                 logger.info("bench: %s %s %s", backend, pose_kind, mode)
                 result = run_case(opener, engine, spec, mode=mode, stride=stride, max_frames=max_frames)
                 results.append({"backend": spec.backend, "precision": precision, "pose": pose_kind, **result})
     return {"video": str(video), "bundle": str(bundle_dir), "window": window, "threads": threads,
             "pose_workers": pose_workers or default_pose_workers(), "loops": loops,
+            "capture_backlog": capture_backlog,
             "results": results, "machine": _machine()}
 
 

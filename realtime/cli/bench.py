@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sttr.model.bundle import BundleError
 
+from ..sources.capture import DEFAULT_BACKLOG
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .errors import cli_error
 
@@ -35,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--pose-width", type=int, default=DEFAULT_POSE_WIDTH, metavar="PX",
                       help="scale wider frames down to PX before pose estimation (default 0: full size)")
     live.add_argument("--pose-workers", type=int, default=None, metavar="N",
-                      help="pose landmarkers taking frames in turn (default: 2 with 2+ cores, else 1)")
+                      help="pose landmarkers sharing the frames (default: 2 with 2+ cores, else 1)")
+    live.add_argument("--capture-backlog", type=int, default=DEFAULT_BACKLOG, metavar="N",
+                      help=f"video frames kept unread while pose is busy before the oldest is dropped, realtime "
+                           f"mode (default {DEFAULT_BACKLOG}; 1: strictly the newest frame)")
     live.add_argument("--loops", type=int, default=1, metavar="N",
                       help="play the video N times in a row per run, as one stream (more windows, steadier "
                            "percentiles from a short clip; default 1)")
@@ -67,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                 stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
                                 pose_model=args.pose_model, max_frames=args.max_frames,
                                 threads=args.threads or None, pose_width=args.pose_width,
-                                pose_workers=args.pose_workers, loops=args.loops)
+                                pose_workers=args.pose_workers, loops=args.loops,
+                                capture_backlog=args.capture_backlog)
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         return cli_error("sttr bench live", exc)
     print(format_results(report))

@@ -22,6 +22,7 @@ from sttr.model.bundle import BundleError
 
 from ..latency import format_table, write_json
 from ..pipeline import LiveConfig, Pipeline, RunStats
+from ..sources.capture import DEFAULT_BACKLOG
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
@@ -78,8 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale wider images down to PX before pose estimation, for large camera images (default 0: "
                         "full size; small, distant people are found less often at low widths)")
     p.add_argument("--pose-workers", type=int, default=None, metavar="N",
-                   help="pose landmarkers taking frames in turn, one core each (default: 2 on a machine with 2 or "
+                   help="pose landmarkers sharing the frames, one core each (default: 2 on a machine with 2 or "
                         "more cores, else 1); one landmarker reaches ~27 fps on this project's 2-core test CPU")
+    p.add_argument("--capture-backlog", type=int, default=DEFAULT_BACKLOG, metavar="N",
+                   help=f"camera/video frames kept unread while the pose landmarkers are busy before the oldest is "
+                        f"dropped (default {DEFAULT_BACKLOG}: a burst of slow pose frames costs a frame interval of "
+                        f"delay instead of a frame; 1: strictly the newest frame)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"),
                    help="image size in pixels of 2D sources that give pixels (OpenPose)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
@@ -95,20 +100,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_pose_options(args: argparse.Namespace) -> None:
-    """ValueError naming the flag when --pose-width or --pose-workers is out of range; checked before anything opens."""
+    """ValueError naming the flag when --pose-width, --pose-workers or --capture-backlog is out of range; checked
+    before anything opens."""
     if args.pose_width < 0:
         raise ValueError(f"--pose-width must be a number of pixels >= 0 (0: full size), got {args.pose_width}")
     if args.pose_workers is not None and args.pose_workers < 1:
         raise ValueError(f"--pose-workers must be >= 1, got {args.pose_workers}")
+    if args.capture_backlog < 1:
+        raise ValueError(f"--capture-backlog must be >= 1 frame, got {args.capture_backlog}")
 
 
 def source_options(args: argparse.Namespace, kind: str) -> dict[str, Any]:
-    """Options of the chosen source that its flags set (--image-size for OpenPose, --pose-width and --pose-workers
-    for MediaPipe; `check_pose_options` has checked them)."""
+    """Options of the chosen source that its flags set (--image-size for OpenPose, --pose-width, --pose-workers and
+    --capture-backlog for MediaPipe; `check_pose_options` has checked them)."""
     if kind == "openpose" and args.image_size:
         return {"image_size": tuple(args.image_size)}
     if kind in ("camera", "video", "url"):
-        return {"max_width": args.pose_width, "workers": args.pose_workers}
+        return {"max_width": args.pose_width, "workers": args.pose_workers, "capture_backlog": args.capture_backlog}
     return {}
 
 

@@ -15,9 +15,11 @@ x image-right, y down, z away from the camera; `image` gives (P, 33, 2) image la
 
 Parallel estimators (`workers`, video mode): MediaPipe runs one image at a time on one core (~32 ms for the two-person
 test video on this project's 2-core CPU: 30 fps is out of reach for one landmarker). With `workers=N`, N landmarkers
-take the frames in turn, each in its own thread (MediaPipe's C calls release the GIL), and results are yielded in
-frame order; throughput scales with cores (27 -> 46 fps with 2 on 2 cores) while a frame's own latency stays one
-estimate. Each landmarker tracks its own frames (every N-th one); on the test video the person counts match one
+share the frames, each in its own thread (MediaPipe's C calls release the GIL), and results are yielded in frame
+order (`InOrderPool`); throughput scales with cores (27 -> 46 fps with 2 on 2 cores) while a frame's own latency stays
+one estimate. From a newest-wins capture each frame goes to whichever landmarker is free (a slow frame on one does
+not hold up the other); from a file read frame by frame, frame k goes to landmarker k mod N (repeatable results).
+Each landmarker tracks the frames it gets (about every N-th one); on the test video the person counts match one
 landmarker's (1.53 vs 1.55 a frame) and the landmarks jitter no more.
 
 Person ids: world landmarks are centred on each person's own hips, so they cannot tell two people apart. With
@@ -27,13 +29,10 @@ mediapipe is imported when a source or estimator is opened.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import queue
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
@@ -41,7 +40,8 @@ import numpy as np
 
 from ..frame import SkeletonFrame
 from ..tracker import PersonTracker
-from .capture import CapturedFrame, VideoCapture
+from .capture import DEFAULT_BACKLOG, CapturedFrame, VideoCapture
+from .in_order_pool import InOrderPool
 from .pose_model import resolve_pose_model
 
 __all__ = ["PoseEstimator", "MediaPipePoseSource", "landmarks_to_arrays", "DEFAULT_POSE_WIDTH",
@@ -189,10 +189,12 @@ class MediaPipePoseSource:
         realtime: For a capture built here: newest frame wins (True) or every frame of a file (False).
         mirror: For a capture built here: flip images left-right (mirrored footage such as NTU RGB+D videos).
         loops: For a capture built here from a file: play it this many times as one stream (benchmarks).
+        capture_backlog: For a capture built here, realtime: frames it keeps unread before dropping the oldest
+            (`capture.DEFAULT_BACKLOG`; 1 = strictly newest frame wins).
         track: Give persons stable `track_ids` by matching image positions across frames.
         track_timeout_ms: How long a person may be missing before their id is retired.
         max_width: Images wider than this are scaled down before pose estimation (see `PoseEstimator`).
-        workers: Landmarkers taking frames in turn (video mode; see the module notes); None: `default_pose_workers()`.
+        workers: Landmarkers sharing the frames (video mode; see the module notes); None: `default_pose_workers()`.
             live_stream mode always uses one (MediaPipe drops images there itself).
         **thresholds: `min_detection_confidence`, `min_presence_confidence`, `min_tracking_confidence`.
 
@@ -205,7 +207,7 @@ class MediaPipePoseSource:
                  keep_image: bool = True, realtime: bool = True, mirror: bool = False, loops: int = 1,
                  track: bool = True, track_timeout_ms: float = 1000.0, live_timeout_s: float = 2.0,
                  max_width: int | None = DEFAULT_POSE_WIDTH, workers: int | None = None,
-                 **thresholds: float) -> None:
+                 capture_backlog: int = DEFAULT_BACKLOG, **thresholds: float) -> None:
         workers = default_pose_workers() if workers is None else int(workers)
         if workers < 1:
             raise ValueError(f"pose workers must be >= 1, got {workers}")
@@ -220,7 +222,8 @@ class MediaPipePoseSource:
         self.stats = {"frames_in": 0, "frames_out": 0, "pose_dropped": 0, "pose_workers": workers}
         self._results: queue.Queue[tuple[Any, int]] = queue.Queue()
         self._owns_capture = not isinstance(capture, VideoCapture)
-        self.capture = VideoCapture(capture, realtime=realtime, mirror=mirror, loops=loops) \
+        self.capture = VideoCapture(capture, realtime=realtime, mirror=mirror, loops=loops,
+                                    backlog=capture_backlog) \
             if self._owns_capture else capture
         self.estimators: list[PoseEstimator] = []
         try:
@@ -235,10 +238,7 @@ class MediaPipePoseSource:
                 self.capture.close()
             raise
         self.estimator = self.estimators[0]
-        # one thread per landmarker: its frames run one after the other, in the order given
-        self._pools = [ThreadPoolExecutor(1, thread_name_prefix=f"pose{k}") for k in range(workers)] \
-            if workers > 1 else []
-        self._feeder: threading.Thread | None = None
+        self._pool: InOrderPool | None = None  # several landmarkers: made when iteration starts
 
     def _frame(self, result: Any, captured: CapturedFrame, pose_ms: float) -> SkeletonFrame:
         joints, scores = landmarks_to_arrays(result, self.coordinates)
@@ -267,7 +267,7 @@ class MediaPipePoseSource:
             yield from self._iter_live()
 
     def _iter_video(self) -> Iterator[SkeletonFrame]:
-        if not self._pools:
+        if len(self.estimators) == 1:
             for captured in self.capture:
                 self.stats["frames_in"] += 1
                 result, pose_ms = self._timed_detect(self.estimator, captured.image, self._media_time(captured))
@@ -276,45 +276,24 @@ class MediaPipePoseSource:
         yield from self._iter_parallel()
 
     def _iter_parallel(self) -> Iterator[SkeletonFrame]:
-        """Video mode with several landmarkers. A feeder thread takes the newest frame from the capture whenever a
-        landmarker is free and hands it to the next one in turn (frame k to landmarker k mod N: each sees its frames
-        in time order, as video mode needs); this generator yields results in frame order as soon as each is done.
-        At most N frames are out at once (a slot is given back when its frame is yielded): with a newest-wins
-        capture, what cannot be estimated in time is dropped there, never queued here."""
-        n = len(self.estimators)
-        slots = threading.Semaphore(n)
-        out: queue.Queue[Any] = queue.Queue()
-        stop = threading.Event()
-        done = object()
+        """Video mode with several landmarkers (`InOrderPool`): the newest frame goes to whichever landmarker is
+        free, results come out in frame order. With a newest-wins capture, what cannot be estimated in time is
+        dropped there, never queued here."""
+        def detect(estimator: PoseEstimator, captured: CapturedFrame) -> tuple[Any, float]:
+            return self._timed_detect(estimator, captured.image, self._media_time(captured))
 
-        def feed() -> None:
-            frames = iter(self.capture)
-            try:
-                for k in itertools.count():
-                    slots.acquire()  # a free landmarker first, then the newest frame: no frame ages in a queue
-                    if stop.is_set() or (captured := next(frames, None)) is None:
-                        return
-                    self.stats["frames_in"] += 1
-                    out.put((self._pools[k % n].submit(self._timed_detect, self.estimators[k % n], captured.image,
-                                                       self._media_time(captured)), captured))
-            except BaseException as exc:  # a lost camera, a read error: raised in the consumer's thread
-                out.put(exc)
-            finally:
-                out.put(done)
+        def counted(frames: Iterator[CapturedFrame]) -> Iterator[CapturedFrame]:
+            for captured in frames:
+                self.stats["frames_in"] += 1
+                yield captured
 
-        self._feeder = threading.Thread(target=feed, name="pose-feeder", daemon=True)
-        self._feeder.start()
+        self._pool = InOrderPool(self.estimators, detect, in_turn=not self.capture.realtime, name="pose")
+        results = self._pool.run(counted(iter(self.capture)))
         try:
-            while (item := out.get()) is not done:
-                if isinstance(item, BaseException):
-                    raise item
-                future, captured = item
-                result, pose_ms = future.result()
+            for captured, (result, pose_ms) in results:
                 yield self._frame(result, captured, pose_ms)
-                slots.release()
         finally:
-            stop.set()
-            slots.release()  # a feeder waiting for a slot sees the stop
+            results.close()  # stops the feeder when our consumer stops early
 
     @staticmethod
     def _timed_detect(estimator: PoseEstimator, image: np.ndarray, media_ms: float) -> tuple[Any, float]:
@@ -361,14 +340,14 @@ class MediaPipePoseSource:
 
     def close(self) -> None:
         """Release MediaPipe and, when it was opened here, the capture."""
-        for pool in self._pools:  # waits for a landmarker that is still running
-            pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:  # waits for a landmarker that is still running
+            self._pool.close()
         for estimator in self.estimators:
             estimator.close()
         if self._owns_capture:
             self.capture.close()
-        if self._feeder is not None and self._owns_capture:  # the closed capture ends the feeder's iteration
-            self._feeder.join(timeout=5.0)
+        if self._pool is not None and self._pool.feeder is not None and self._owns_capture:
+            self._pool.feeder.join(timeout=5.0)  # the closed capture ends the feeder's iteration
 
     def __enter__(self) -> "MediaPipePoseSource":
         return self

@@ -21,7 +21,7 @@ def test_live_help_runs():
     assert res.returncode == 0, res.stderr
     for flag in ("--camera", "--video", "--openpose-dir", "--skeleton-sub", "--replay", "--bundle", "--checkpoint",
                  "--backend", "--precision", "--stride", "--pub", "--format", "--show", "--record", "--pose-model",
-                 "--pose-workers", "--max-frames", "--realtime", "--fast"):
+                 "--pose-workers", "--capture-backlog", "--max-frames", "--realtime", "--fast"):
         assert flag in res.stdout, flag
 
 
@@ -92,7 +92,7 @@ def test_bad_stride_is_rejected(capsys):
 
 
 def test_bad_pose_options_are_rejected(capsys):
-    for flag, value in (("--pose-workers", "0"), ("--pose-width", "-5")):
+    for flag, value in (("--pose-workers", "0"), ("--pose-width", "-5"), ("--capture-backlog", "0")):
         assert live.main([flag, value, "--no-pub"]) == 2
         assert flag in capsys.readouterr().err
 

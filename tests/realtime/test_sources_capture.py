@@ -131,6 +131,24 @@ def test_mirror_flips_left_right(shared_data):
     np.testing.assert_array_equal(b.image, a.image[:, ::-1])
 
 
+@pytest.mark.parametrize("backlog", [1, 3])
+def test_a_realtime_capture_keeps_the_newest_backlog_frames_and_drops_older_ones(shared_data, backlog):
+    # after the consumer stalls, it gets the oldest of the `backlog` newest frames next (a burst of slow pose frames
+    # then costs delay, not frames); everything older was dropped and counted. backlog=1 is strictly newest-wins.
+    path = shared_data / "video" / "clean_and_jerk.mp4"
+    with VideoCapture(path, realtime=True, backlog=backlog) as cap:
+        first = cap.read()
+        time.sleep(0.5)  # ~15 frames of the file's 30 fps arrive meanwhile
+        after = [cap.read() for _ in range(backlog)]
+        newest = cap.stats.read - 1  # index of the newest frame read from the file so far
+    assert first.index == 0
+    assert [f.index for f in after] == list(range(after[0].index, after[0].index + backlog))
+    assert newest - after[0].index in (backlog - 1, backlog)  # (one more frame may arrive while reading)
+    assert cap.stats.dropped >= after[0].index - 1 >= 8
+    with pytest.raises(ValueError, match="backlog"):
+        VideoCapture(path, backlog=0)
+
+
 def test_realtime_file_starts_playing_at_the_first_read_and_stamps_arrival(shared_data):
     # a file opened and not yet read must not play (models load in between): nothing read or dropped before the
     # first read; each frame is stamped when it is due (as a camera's frame arrives), not when it was decoded ahead

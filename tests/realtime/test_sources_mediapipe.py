@@ -231,7 +231,7 @@ def test_parallel_source_stops_early_and_closes(video, model):
     assert source.stats["pose_workers"] == 2 and len(source.estimators) == 2
     it.close()
     source.close()  # must not hang on the feeder or a landmarker still running
-    assert source._feeder is not None and not source._feeder.is_alive()
+    assert source._pool is not None and not source._pool.feeder.is_alive()
 
 
 def test_pose_workers_must_be_positive_and_live_stream_uses_one(video, model):
