@@ -195,7 +195,10 @@ class AdaptiveGraphConv(nn.Module):
 class JointChannelNorm(nn.BatchNorm1d):
     """BatchNorm1d over the (C*V, T) view of an (NM, C, T, V) tensor, channel index c*V + v (spec §1.5 step 1).
 
-    In eval mode it is a per-(c, v) affine map applied in place of layout (no permute copies).
+    In eval mode it is a per-(c, v) affine map applied in place of layout (no permute copies). In training the
+    channels-last input (memory order t, v, c) is normalised as a channels-last (NM, V*C, T, 1) batch with the
+    statistics permuted to that v*C + c order: no copy, and the channels-last output keeps the attention's 1x1 convs
+    and their gradients channels-last too (the (C*V, T) view cost a copy each way and sent those convs to NCHW).
     """
 
     def __init__(self, channels: int, num_joints: int) -> None:
@@ -205,14 +208,38 @@ class JointChannelNorm(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         n, c, t, v = x.shape
         if self.training or not self.track_running_stats:
-            y = super().forward(x.transpose(2, 3).reshape(n, c * v, t))
-            return y.view(n, c, v, t).transpose(2, 3)
+            if not x.is_contiguous(memory_format=torch.channels_last):
+                y = super().forward(x.transpose(2, 3).reshape(n, c * v, t))
+                return y.view(n, c, v, t).transpose(2, 3)
+            return self._channels_last_batch_norm(x)
         scale = self.weight * torch.rsqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
         # sizes from the module, not from x: a traced ONNX graph then holds constant (1, C, 1, V) factors that
         # ONNX Runtime can move into its channels-last layout (a shape computed from x blocks that)
         shape = (1, self.channels, 1, self.num_joints)
         return x * scale.view(shape) + shift.view(shape)
+
+    def _channels_last_batch_norm(self, x: torch.Tensor) -> torch.Tensor:
+        """Training-mode BatchNorm1d of the (C*V, T) view, computed on the channels-last tensor as it lies."""
+        n, c, t, v = x.shape
+        order = torch.arange(c * v, device=x.device).view(c, v).t().reshape(-1)  # memory position v*C + c -> c*V + v
+        tokens = x.permute(0, 2, 3, 1).reshape(n, t, v * c)  # a view: channels-last memory is (n, t, v, c)
+        batch = tokens.transpose(1, 2).unsqueeze(-1)  # (n, V*C, t, 1), channels-last: BN's NHWC kernel, no copy
+        momentum = self.momentum if self.momentum is not None else 0.0
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average, as nn.BatchNorm
+                momentum = 1.0 / float(self.num_batches_tracked)
+        tracking = self.training and self.track_running_stats
+        mean = self.running_mean[order] if tracking else None
+        var = self.running_var[order] if tracking else None
+        y = F.batch_norm(batch, mean, var, self.weight[order] if self.weight is not None else None,
+                         self.bias[order] if self.bias is not None else None, True, momentum, self.eps)
+        if tracking:  # F.batch_norm updated the permuted copies
+            with torch.no_grad():
+                self.running_mean[order] = mean
+                self.running_var[order] = var
+        return y.squeeze(-1).transpose(1, 2).reshape(n, t, v, c).permute(0, 3, 1, 2)
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, bias: torch.Tensor | None = None,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sttr.model.graph import spatial_adjacency
-from sttr.model.layers import FastDropout, GraphConv, attend
+from sttr.model.layers import FastDropout, GraphConv, JointChannelNorm, attend
 from sttr.model.skeleton import get_layout
 
 
@@ -54,6 +54,41 @@ def test_fast_dropout_keeps_the_expectation_and_is_identity_in_eval():
     assert drop(x) is x
     with pytest.raises(ValueError, match="dropout probability"):
         FastDropout(1.0)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_joint_channel_norm_on_channels_last_input_is_the_batch_norm_of_the_c_v_view(momentum):
+    # the channels-last training path (statistics permuted to memory order) against BatchNorm1d of the (C*V, T) view:
+    # outputs, input and parameter gradients, running statistics and the batch counter, over several steps
+    torch.manual_seed(0)
+    norm = JointChannelNorm(6, 5)
+    norm.momentum = momentum
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-1, 1)
+    plain = torch.nn.BatchNorm1d(30, momentum=momentum)
+    plain.load_state_dict(norm.state_dict())
+    for _ in range(3):
+        x = torch.randn(4, 6, 7, 5) * 3 + 1
+        cl = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+        ref_in = x.clone().requires_grad_()
+        out = norm(cl)
+        ref = plain(ref_in.transpose(2, 3).reshape(4, 30, 7)).view(4, 6, 5, 7).transpose(2, 3)
+        assert out.is_contiguous(memory_format=torch.channels_last)  # the attention's convs stay channels-last
+        grad = torch.randn_like(ref)
+        (out * grad).sum().backward()
+        (ref * grad).sum().backward()
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(cl.grad, ref_in.grad, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(norm.weight.grad, plain.weight.grad, atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(norm.bias.grad, plain.bias.grad, atol=1e-4, rtol=1e-5)
+        norm.zero_grad(), plain.zero_grad()
+    torch.testing.assert_close(norm.running_mean, plain.running_mean)
+    torch.testing.assert_close(norm.running_var, plain.running_var)
+    assert int(norm.num_batches_tracked) == int(plain.num_batches_tracked) == 3
+    # a plain contiguous input takes the (C*V, T) view itself, with the same result
+    x = torch.randn(4, 6, 7, 5)
+    torch.testing.assert_close(norm(x), norm(x.contiguous(memory_format=torch.channels_last)), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("cin,cout", [(3, 16), (16, 16), (16, 8)])
