@@ -33,6 +33,7 @@ _DONE = object()
 
 class InOrderPool(Generic[W, I, R]):
     """`run(items)` yields `(item, fn(worker, item))` in item order, items spread over `workers` as they free up.
+    One `run` per pool: stopping it (the consumer closing the generator) stops the pool.
 
     Args:
         workers: One state per worker (e.g. one landmarker each); worker k runs `fn(workers[k], item)` on its own
@@ -60,7 +61,8 @@ class InOrderPool(Generic[W, I, R]):
         self._changed = threading.Condition()  # a worker became free, or stop
         self._feeder: threading.Thread | None = None
         self.taken = 0  # items taken from the source so far
-        self.assignments: list[int] = []  # worker index of each item taken, in order (for tests and stats)
+        self.per_worker = [0] * len(self.workers)  # items given to each worker
+        self._last_worker = len(self.workers) - 1
 
     def run(self, items: Iterable[I]) -> Iterator[tuple[I, R]]:
         """Yield `(item, result)` in the order of `items`. A source error is raised here after the items taken
@@ -78,9 +80,8 @@ class InOrderPool(Generic[W, I, R]):
 
         def next_worker(j: int) -> int | None:
             """The worker for item j once it is free; None when stopped."""
-            last = self.assignments[-1] if self.assignments else n - 1
             # round-robin among the free ones, so that idle workers take turns
-            order = [j % n] if self.in_turn else [(last + 1 + d) % n for d in range(n)]
+            order = [j % n] if self.in_turn else [(self._last_worker + 1 + d) % n for d in range(n)]
             with changed:
                 changed.wait_for(lambda: self._stop.is_set() or any(k in free for k in order))
                 if self._stop.is_set():
@@ -98,7 +99,8 @@ class InOrderPool(Generic[W, I, R]):
                     if k is None or (item := next(source, _DONE)) is _DONE:
                         return
                     self.taken += 1
-                    self.assignments.append(k)
+                    self.per_worker[k] += 1
+                    self._last_worker = k
                     future = self._threads[k].submit(self.fn, self.workers[k], item)
                     future.add_done_callback(lambda _, k=k: give_back(k))
                     out.put((future, item))

@@ -28,7 +28,9 @@ def test_results_come_in_item_order_and_each_worker_sees_its_items_in_order(in_t
     assert got == [(i, i * i) for i in range(60)]
     assert sorted(i for w in workers for i in w) == list(range(60))
     assert all(w == sorted(w) for w in workers)
-    assert [pool.assignments[i] == i % 3 for i in range(60)] == [True] * 60 if in_turn else len(pool.assignments) == 60
+    assert sum(pool.per_worker) == pool.taken == 60
+    if in_turn:
+        assert all(item % 3 == k for k, w in enumerate(workers) for item in w)
 
 
 def test_a_slow_item_does_not_hold_up_the_other_workers():
@@ -73,7 +75,7 @@ def test_in_turn_waits_for_the_items_own_worker():
     consumer = threading.Thread(target=lambda: collected.extend(pool.run(range(4))))
     consumer.start()
     time.sleep(0.3)
-    assert done == [1] and pool.assignments == [0, 1]  # item 2 is not even taken: it waits for worker a
+    assert done == [1] and pool.per_worker == [1, 1]  # item 2 is not even taken: it waits for worker a
     release.set()
     consumer.join(TIMEOUT_S)
     assert [item for item, _ in collected] == [0, 1, 2, 3]
