@@ -17,6 +17,10 @@ reversed every round) so both see the same machine load, and the table gives the
 Without `--reference-dir` the quoted reference timings below (another machine's run, not reproducible here)
 are printed for orientation only.
 
+`--compile-train` adds our training step under torch.compile (the trainer's `compile` option) to the same
+interleaved loop. On this 2-core CPU it is no reliable gain (S-TR T=64, two threads: 0.90-1.06x eager in two runs,
+T-TR 1.02x): inductor fuses the elementwise work around the convolutions, which stay the same oneDNN calls.
+
 The compute floor: the heaviest operation of the network (a 256->256 9x1 temporal convolution, oneDNN,
 channels-last) is timed on its own at a batch large enough to keep the cores busy; its GFLOP/s is the rate this CPU
 reaches on this network's arithmetic. A window's FLOPs at that rate give a floor no implementation of the same
@@ -30,6 +34,7 @@ interleaved runs are reported, with the load average before and after every row.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import logging
@@ -130,6 +135,18 @@ def _train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Cal
     return step
 
 
+def _compiled_train_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """A training step of a torch.compile'd copy of `model`; compiled (and warmed twice: forward and backward
+    graphs, then the optimizer state) here, so that no timed round includes compilation."""
+    compiled = torch.compile(copy.deepcopy(model))
+    step = _train_step(compiled, x, y)
+    start = time.perf_counter()
+    step()
+    step()
+    log.info("torch.compile of the training step: %.0f s", time.perf_counter() - start)
+    return step
+
+
 def _models(name: str, ref_dir: Path | None, device: torch.device) -> tuple[STTR, torch.nn.Module | None]:
     """Ours (the preset), and with `ref_dir` the reference, both holding the reference's initial weights.
 
@@ -202,10 +219,14 @@ def bench_one(name: str, frames: int, args, device: torch.device) -> dict:
         xt = torch.randn(args.train_batch, c, frames, v, m, generator=gen).to(device)
         yt = torch.randint(0, cfg.num_classes, (args.train_batch,), generator=gen).to(device)
         steps = {side: _train_step(net, xt, yt) for side, net in sides.items()}
+        if args.compile_train:
+            steps["ours_compiled"] = _compiled_train_step(model, xt, yt)
         train = _interleaved(steps, args.train_iters, 1, sync, args.phase_budget)
         for net in sides.values():
             net.eval()
         row.update(train_step_ms_p50=statistics.median(train["ours"]), train_batch=args.train_batch)
+        if "ours_compiled" in train:
+            row["train_step_compiled_ms_p50"] = statistics.median(train["ours_compiled"])
         row["iters"]["train"] = len(train["ours"])
         if ref is not None:
             row["ref_train_step_ms_p50"] = statistics.median(train["ref"])
@@ -216,6 +237,8 @@ def bench_one(name: str, frames: int, args, device: torch.device) -> dict:
                           "throughput": row["throughput_windows_per_s"] / row["ref_throughput_windows_per_s"]}
         if "ref_train_step_ms_p50" in row:
             row["speedup"]["train"] = row["ref_train_step_ms_p50"] / row["train_step_ms_p50"]
+            if "train_step_compiled_ms_p50" in row:
+                row["speedup"]["train_compiled"] = row["ref_train_step_ms_p50"] / row["train_step_compiled_ms_p50"]
     else:
         row["reference_ms"] = REFERENCE_MS.get((name, frames)) if device.type == "cpu" else None
         row["reference_source"] = "quoted" if row["reference_ms"] else None
@@ -251,6 +274,8 @@ def _side_by_side(rows: list[dict]) -> str:
         s = r["speedup"]
         train = (f"{r['train_step_ms_p50']:>10.1f} {r['ref_train_step_ms_p50']:>8.1f} {s['train']:>5.2f}"
                  if "train" in s else f"{'-':>10} {'-':>8} {'-':>5}")
+        if "train_compiled" in s:
+            train += f" | compiled {r['train_step_compiled_ms_p50']:.1f} ms, x {s['train_compiled']:.2f}"
         lines.append(
             f"{r['variant']:8} {r['T']:>4} {r['threads']:>3} | {r['latency_ms_p50']:>9.1f} "
             f"{r['ref_latency_ms_p50']:>8.1f} {s['eval']:>5.2f} | {r['empty_slot_ms_p50']:>10.1f} "
@@ -318,6 +343,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="cut the timed rounds of the throughput and training phases to about S seconds each "
                         "(at least one round; default: no cut)")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurement")
+    p.add_argument("--compile-train", action="store_true",
+                   help="also time our training step under torch.compile (what `sttr train --set compile=true` "
+                        "runs; a copy of ours with the same weights, compiled before timing), side by side")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CPU, plus CUDA when available)")
     p.add_argument("--threads", default="0", help="comma-separated torch CPU thread counts, each a full sweep "
                                                   "(0: torch's default)")
