@@ -7,8 +7,8 @@ Capture policy (explicit, as in ultralytics' `LoadStreams`):
   dropped (`stats.dropped`). The delay therefore cannot grow however slow the pose model is: at most `backlog - 1`
   frame intervals more than strictly newest-wins (`backlog=1`). Why 2: pose estimation on two cores keeps up with
   30 fps on average but not frame by frame (two slow estimates in a row, 90-106 ms each, on the two-person test
-  video); one frame of slack absorbs those bursts (0 dropped in 4 runs of 1150 frames, against 0-2 with
-  `backlog=1`) for a frame interval of delay during the burst.
+  video); one frame of slack absorbs those bursts (0 dropped in 7 of 7 runs of 1150 frames; with
+  `backlog=1`, 1-2 dropped in 3 of 7) for a frame interval of delay during the burst.
 * `realtime=False`: no thread; every frame is read on demand, none is dropped (files only; for benchmarks that run
   "as fast as it can", and for offline processing).
 

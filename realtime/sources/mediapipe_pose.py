@@ -186,7 +186,8 @@ class MediaPipePoseSource:
         num_poses: Most persons per frame.
         coordinates: 'world' (metres, D = 3) or 'image' (normalised, D = 2).
         keep_image: Attach the BGR image to each frame (for drawing); False saves memory.
-        realtime: For a capture built here: newest frame wins (True) or every frame of a file (False).
+        realtime: For a capture built here: the newest frames win (True; see `capture_backlog`) or every frame of a
+            file (False).
         mirror: For a capture built here: flip images left-right (mirrored footage such as NTU RGB+D videos).
         loops: For a capture built here from a file: play it this many times as one stream (benchmarks).
         capture_backlog: For a capture built here, realtime: frames it keeps unread before dropping the oldest
