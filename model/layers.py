@@ -67,7 +67,7 @@ class TemporalConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.norm(self.conv(self.dropout(x)))  # (NM, Cout, ceil(T/s), V)
-        return F.relu_(y) if not y.requires_grad else F.relu(y)
+        return F.relu_(y)  # y is batch norm's fresh output, which its backward does not read
 
 
 class GraphConv(nn.Module):
@@ -114,7 +114,7 @@ class GraphConv(nn.Module):
         y = (y + bias).view(n, t, v, cout).permute(0, 3, 1, 2)  # (NM, Cout, T, W) channels-last
         if self.norm is None:
             return y
-        return F.relu(y if fold else self.norm(y))
+        return F.relu(y) if fold else F.relu_(self.norm(y))
 
     def use_aggregate_first(self) -> None:
         """Eval-time order for export: sum over joints first, then one 1x1 conv over the K partitions' channels.

@@ -97,4 +97,4 @@ class TemporalAttention(nn.Module):
             out = torch.cat([self.tcn(x_in), out], dim=1)
         if self.skip:
             out = out + (x_in if self.down is None else self.down(x_in))
-        return F.relu(self.out_norm(out))
+        return F.relu_(self.out_norm(out))  # batch norm's fresh output, which its backward does not read

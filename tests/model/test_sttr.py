@@ -54,6 +54,28 @@ def test_gradients_reach_every_parameter(extra):
     assert not zero
 
 
+@pytest.mark.parametrize("name", ["s-tr", "t-tr", "s-tr-agcn"])
+def test_in_place_relus_give_the_gradients_of_out_of_place_ones(name, monkeypatch):
+    # the ReLUs after batch norm run in place (batch norm's backward reads its input, not its output); the same
+    # training step with every in-place ReLU made out-of-place must give the same loss, gradients and statistics
+    def step(model):
+        torch.manual_seed(1)  # the same dropout and drop-connect draws
+        loss = torch.nn.functional.cross_entropy(model(window(model.config, t=16)), torch.tensor([1, 2]))
+        loss.backward()
+        return loss.detach(), {n: p.grad for n, p in model.named_parameters()}, \
+            {n: b.clone() for n, b in model.named_buffers()}
+
+    in_place = step(tiny(name).train())
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.nn.functional, "relu_", torch.nn.functional.relu)
+        out_of_place = step(tiny(name).train())
+    torch.testing.assert_close(in_place[0], out_of_place[0], rtol=0, atol=0)
+    for a, b in zip(in_place[1:], out_of_place[1:]):
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
 def test_deterministic_in_eval():
     model = tiny("nano").eval()
     x = window(model.config)
