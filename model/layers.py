@@ -114,7 +114,7 @@ class GraphConv(nn.Module):
         y = (y + bias).view(n, t, v, cout).permute(0, 3, 1, 2)  # (NM, Cout, T, W) channels-last
         if self.norm is None:
             return y
-        return F.relu(y) if fold else F.relu_(self.norm(y))
+        return F.relu_(y if fold else self.norm(y))  # a fresh tensor either way
 
     def use_aggregate_first(self) -> None:
         """Eval-time order for export: sum over joints first, then one 1x1 conv over the K partitions' channels.

@@ -156,4 +156,4 @@ class SpatialAttention(nn.Module):
             out = torch.cat([self.gcn(x), out], dim=1)  # the GCN sees the data-normalised input
         elif self.skip:
             out = out + x_in
-        return F.relu_(self.out_norm(out))
+        return F.relu_(self.out_norm(out))  # batch norm's fresh output, which its backward does not read
