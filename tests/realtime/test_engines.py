@@ -62,6 +62,10 @@ def test_precision_selects_the_model_file(tiny_bundle):
     x = _windows(2)
     assert engine.info.model_file == "model.int8.onnx"
     assert not np.allclose(engine.run(x), _reference(x, w, b))
+    # INT8 also opens batch-1 sessions by default (faster single windows); FP32 does not (slower there)
+    assert engine.info.details["batch1_session"] is True
+    np.testing.assert_allclose(engine.run(x[:1]), engine.run(x)[:1], rtol=1e-6, atol=1e-6)
+    assert open_engine(root, backend="onnxruntime").info.details["batch1_session"] is False
     with pytest.raises(BundleMismatchError, match=r"no fp16 model .*\['fp32', 'int8'\]"):
         open_engine(root, backend="onnxruntime", precision="fp16")
 
@@ -76,9 +80,11 @@ def test_an_int8_graph_the_uint8_rewrite_does_not_fit_is_run_as_it_is(tiny_bundl
     with caplog.at_level("WARNING"):
         engine = open_engine(root, backend="onnxruntime", precision="int8", device="cpu")
     assert "did not load" in caplog.text and "running the file as it is" in caplog.text
+    assert caplog.text.count("did not load") == 1  # the batch-1 session does not try the rewrite again
     w, b = _tiny_onnx(root / "seed1.onnx", seed=1)  # the stand-in int8 file's own weights
     x = _windows(2)
     np.testing.assert_allclose(engine.run(x), _reference(x, w, b), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(engine.run(x[:1]), _reference(x[:1], w, b), rtol=1e-5, atol=1e-5)
 
 
 def test_auto_picks_onnxruntime_on_a_cpu_box(tiny_bundle):

@@ -68,6 +68,39 @@ def test_onnxruntime_engine_routes_one_person_windows_to_p1_graph(p1_bundle):
         np.testing.assert_allclose(engine.run(x), want, rtol=1e-5, atol=1e-5)
 
 
+def test_onnxruntime_engine_runs_single_windows_on_a_batch1_session(p1_bundle):
+    # each graph also gets a session with the batch fixed to 1 (shapes known: faster); single windows run there,
+    # batches on the dynamic session; the logits are those of the graphs either way
+    root, full, p1 = p1_bundle
+    assert open_engine(root, backend="onnxruntime", threads=1).session.batch1 is None  # FP32: off unless asked
+    engine = open_engine(root, backend="onnxruntime", threads=1, batch1_session=True)
+    assert engine.info.details["batch1_session"] is True
+    calls = []
+    for sessions, name in ((engine.session, "full"), (engine.p1_session, "p1")):
+        for attr in ("any", "batch1"):
+            real = getattr(sessions, attr)
+            assert real.get_inputs()[0].shape[0] == ("N" if attr == "any" else 1)
+
+            class Spy:
+                def __init__(self, real, tag):
+                    self.real, self.tag = real, tag
+
+                def run(self, *args, **kwargs):
+                    calls.append(self.tag)
+                    return self.real.run(*args, **kwargs)
+
+            setattr(sessions, attr, Spy(real, f"{name}.{attr}"))
+    for mask, want_calls in (([True], ["p1.batch1"]), ([False], ["full.batch1"]), ([True, True], ["p1.any"]),
+                             ([True, False], ["p1.batch1", "full.batch1"]), ([False, False], ["full.any"])):
+        calls.clear()
+        x = _windows(len(mask), mask, seed=len(mask))
+        want = np.where(np.asarray(mask)[:, None], p1(x), full(x))
+        np.testing.assert_allclose(engine.run(x), want, rtol=1e-5, atol=1e-5)
+        assert calls == want_calls, mask
+    plain = open_engine(root, backend="onnxruntime", threads=1, batch1_session=False)
+    assert plain.info.details["batch1_session"] is False and plain.session.batch1 is None
+
+
 def test_onnxruntime_engine_can_ignore_p1_graph(p1_bundle):
     root, full, _ = p1_bundle
     engine = open_engine(root, backend="onnxruntime", single_person=False)
