@@ -83,6 +83,7 @@ class OnnxRuntimeEngine(Engine):
             batch1_session = precision == "int8"
         self.session = _Sessions(self, ort, self.model_file, batch1_session)
         self.p1_session = _Sessions(self, ort, self.p1_file, batch1_session) if self.p1_file is not None else None
+        self._uint8_forms.clear()  # the sessions hold their graphs
         self.input_name = self.session.any.get_inputs()[0].name
         self.output_name = self.session.any.get_outputs()[0].name
         log.info("onnxruntime engine %s%s on %s", self.model_file.name,
