@@ -225,12 +225,12 @@ class JointChannelNorm(nn.BatchNorm1d):
         order = torch.arange(c * v, device=x.device).view(c, v).t().reshape(-1)  # memory position v*C + c -> c*V + v
         tokens = x.permute(0, 2, 3, 1).reshape(n, t, v * c)  # a view: channels-last memory is (n, t, v, c)
         batch = tokens.transpose(1, 2).unsqueeze(-1)  # (n, V*C, t, 1), channels-last: BN's NHWC kernel, no copy
+        tracking = self.training and self.track_running_stats
         momentum = self.momentum if self.momentum is not None else 0.0
-        if self.training and self.track_running_stats:
+        if tracking:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average, as nn.BatchNorm
                 momentum = 1.0 / float(self.num_batches_tracked)
-        tracking = self.training and self.track_running_stats
         mean = self.running_mean[order] if tracking else None
         var = self.running_var[order] if tracking else None
         y = F.batch_norm(batch, mean, var, self.weight[order] if self.weight is not None else None,

@@ -60,7 +60,6 @@ class InOrderPool(Generic[W, I, R]):
         self._stop = threading.Event()
         self._changed = threading.Condition()  # a worker became free, or stop
         self._feeder: threading.Thread | None = None
-        self.taken = 0  # items taken from the source so far
         self.per_worker = [0] * len(self.workers)  # items given to each worker
         self._last_worker = len(self.workers) - 1
 
@@ -98,7 +97,6 @@ class InOrderPool(Generic[W, I, R]):
                     k = next_worker(j)  # a free worker before the item: the item is the newest there is now
                     if k is None or (item := next(source, _DONE)) is _DONE:
                         return
-                    self.taken += 1
                     self.per_worker[k] += 1
                     self._last_worker = k
                     future = self._threads[k].submit(self.fn, self.workers[k], item)
@@ -124,6 +122,11 @@ class InOrderPool(Generic[W, I, R]):
             taken_not_consumed.release()  # a feeder waiting on either gate sees the stop
             with changed:
                 changed.notify_all()
+
+    @property
+    def taken(self) -> int:
+        """Items taken from the source so far."""
+        return sum(self.per_worker)
 
     @property
     def feeder(self) -> threading.Thread | None:

@@ -278,8 +278,8 @@ class MediaPipePoseSource:
 
     def _iter_parallel(self) -> Iterator[SkeletonFrame]:
         """Video mode with several landmarkers (`InOrderPool`): the newest frame goes to whichever landmarker is
-        free, results come out in frame order. With a newest-wins capture, what cannot be estimated in time is
-        dropped there, never queued here."""
+        free, results come out in frame order. With a realtime capture, what cannot be estimated in time is
+        dropped there (beyond its small backlog), never queued here."""
         def detect(estimator: PoseEstimator, captured: CapturedFrame) -> tuple[Any, float]:
             return self._timed_detect(estimator, captured.image, self._media_time(captured))
 
