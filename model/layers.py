@@ -66,7 +66,17 @@ class TemporalConv(nn.Module):
         self.conv.weight.data = self.conv.weight.data.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.norm(self.conv(self.dropout(x)))  # (NM, Cout, ceil(T/s), V)
+        x = self.dropout(x)
+        stride = self.conv.stride[0]
+        if self.training and stride > 1 and self.conv.kernel_size[0] == 1:
+            # The same numbers as the strided 1x1 conv: keep every s-th frame, then a 1x1 conv. Why: oneDNN in
+            # torch 2.13 (CPU) corrupts the heap (SIGSEGV, "corrupted size vs. prev_size") computing the weight
+            # gradient of a strided 1x1 conv on channels-last input with fewer than 16 input channels, e.g. the
+            # residual of a small model's stride-2 unit. Training only: eval and export keep the one strided conv.
+            y = F.conv2d(x[:, :, ::stride], self.conv.weight, self.conv.bias)
+        else:
+            y = self.conv(x)
+        y = self.norm(y)  # (NM, Cout, ceil(T/s), V)
         return F.relu_(y)  # y is batch norm's fresh output, which its backward does not read
 
 

@@ -1,12 +1,15 @@
 """The building blocks' training-time randomness and the channels-last graph convolution."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from sttr.model.graph import spatial_adjacency
-from sttr.model.layers import FastDropout, GraphConv, JointChannelNorm, attend
+from sttr.model.layers import FastDropout, GraphConv, JointChannelNorm, TemporalConv, attend
 from sttr.model.skeleton import get_layout
 
 
@@ -147,3 +150,38 @@ def test_graph_conv_aggregating_joints_first_gives_the_same_outputs(cin, cout, a
         torch.testing.assert_close(gcn(x), expected, atol=1e-5, rtol=1e-5)
     gcn.train()  # training ignores it: the gradients flow through the usual order
     assert gcn.aggregate_first and gcn(x).requires_grad
+
+
+@pytest.mark.parametrize("cin", [3, 11, 64])
+def test_strided_pointwise_temporal_conv_trains_as_the_strided_conv(cin):
+    """A stride-2 1x1 TemporalConv (a residual) in training keeps every 2nd frame and convolves it: the strided conv's
+    outputs and gradients (oneDNN's own strided 1x1 weight gradient crashes below 16 input channels, so the
+    reference gradients come from a plain NCHW float64 copy)."""
+    torch.manual_seed(0)
+    unit = TemporalConv(cin, 16, kernel_size=1, stride=2).train()
+    x = torch.randn(4, cin, 63, 25).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = unit(x)
+    g = torch.randn_like(y)
+    y.backward(g)
+    ref_unit = TemporalConv(cin, 16, kernel_size=1, stride=2).double().train()
+    ref_unit.load_state_dict(unit.state_dict())
+    ref_unit.conv.weight.data = ref_unit.conv.weight.data.contiguous()
+    xr = x.detach().double().contiguous().requires_grad_()
+    yr = torch.relu(ref_unit.norm(ref_unit.conv(xr)))  # the strided conv itself
+    yr.backward(g.double())
+    assert y.shape == (4, 16, 32, 25)
+    torch.testing.assert_close(y, yr.float(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(x.grad, xr.grad.float(), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(unit.conv.weight.grad, ref_unit.conv.weight.grad.float(), atol=1e-4, rtol=1e-4)
+    # batch norm follows, so the bias gradient is zero up to rounding
+    torch.testing.assert_close(unit.conv.bias.grad, ref_unit.conv.bias.grad.float(), atol=1e-3, rtol=0)
+
+
+def test_a_small_model_with_a_strided_residual_trains_without_crashing():
+    """nano at T = 64: its stride-2 unit's residual is a 1x1 conv on 11 channels (8 + 3 raw), the case that crashed
+    oneDNN's weight gradient (SIGSEGV). Run in a child process, so a crash fails this test instead of the run."""
+    code = ("import torch\nfrom sttr.model import STTR, preset\ntorch.manual_seed(0)\n"
+            "m = STTR(preset('nano')).train()\nfor _ in range(2):\n"
+            "    m(torch.randn(2, 3, 64, 25, 2)).logsumexp(1).mean().backward()\nprint('trained')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "trained" in done.stdout, (done.returncode, done.stderr[-2000:])
