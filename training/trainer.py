@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,7 @@ class Trainer:
         self.dist = dist_info or init_distributed(cfg.device)
         self.device = self.dist.device
         self.work_dir = Path(cfg.work_dir)
+        self._told_workers = False  # the clamp of data.num_workers is logged once
         if self.dist.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         self._check_precision()
@@ -114,8 +116,19 @@ class Trainer:
         batch = d.batch_size if train else d.test_batch_size
         per_rank = len(dataset) // self.dist.world_size if train else len(dataset)
         return DataLoader(dataset, batch_size=batch, sampler=self.sampler if train else None, shuffle=False,
-                          num_workers=d.num_workers, pin_memory=self.device.type == "cuda",
+                          num_workers=self._workers(), pin_memory=self.device.type == "cuda",
                           drop_last=train and per_rank > batch, persistent_workers=False)
+
+    def _workers(self) -> int:
+        """`data.num_workers`, at most one per CPU this process may use: more only contend for the same cores (the
+        NTU configs ask for 4). The batches do not change with the worker count: augmentation is seeded per sample."""
+        wanted = self.cfg.data.num_workers
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if wanted > cpus and not self._told_workers:
+            self._told_workers = True
+            if self.dist.is_main:
+                log.info("data.num_workers %d > %d usable CPUs: loading with %d worker processes", wanted, cpus, cpus)
+        return min(wanted, cpus)
 
     def model_defaults(self) -> dict[str, Any]:
         """STTRConfig values the dataset dictates (unless the config sets them)."""
