@@ -1,6 +1,8 @@
 """`sttr train` and `sttr eval` end to end on a tiny dataset; config typos exit 2 naming the key."""
 import json
 
+import pytest
+
 from sttr.training.cli import eval as eval_cli
 from sttr.training.cli import train as train_cli
 
@@ -21,6 +23,18 @@ def test_train_then_eval(tmp_path, capsys):
     assert "4 samples" in text and (tmp_path / "ev" / "test_confusion.png").is_file()
     metrics = json.loads((tmp_path / "ev" / "test_metrics.json").read_text())
     assert metrics["top1"] == out["test"]["top1"]
+    # the checkpoint may also come first, as in `sttr export CKPT`
+    assert eval_cli.main([str(work / "best.pt"), "--data", str(root), "--out", str(tmp_path / "ev2")]) == 0
+    assert json.loads((tmp_path / "ev2" / "test_metrics.json").read_text())["top1"] == metrics["top1"]
+
+
+def test_eval_without_a_checkpoint_or_with_two_says_so(capsys):
+    for argv, says in ((["--data", "d"], "the checkpoint to evaluate is missing"),
+                       (["a.pt", "--checkpoint", "b.pt", "--data", "d"], "two checkpoints given")):
+        with pytest.raises(SystemExit) as stop:
+            eval_cli.main(argv)
+        assert stop.value.code == 2
+        assert says in capsys.readouterr().err
 
 
 def test_train_config_typo_exits_2_naming_the_key(capsys):

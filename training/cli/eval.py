@@ -1,4 +1,4 @@
-"""`sttr eval --checkpoint CKPT --data DIR --split test`: top-1/top-5, per-class accuracy, confusion matrix, scores.
+"""`sttr eval CKPT --data DIR --split test`: top-1/top-5, per-class accuracy, confusion matrix, scores.
 
 Writes into --out (default: next to the checkpoint, `eval_<split>/`): `<split>_scores.pkl` (sample name -> logits,
 the reference's format), `<split>_confusion.csv` / `.png`, `<split>_metrics.json`.
@@ -15,7 +15,9 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sttr eval", description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="an sttr checkpoint (.pt), e.g. WORK_DIR/best.pt")
+    p.add_argument("checkpoint", nargs="?", help="an sttr checkpoint (.pt), e.g. WORK_DIR/best.pt")
+    p.add_argument("--checkpoint", dest="checkpoint_option", metavar="CHECKPOINT",
+                   help="the same, as an option (as in `sttr train` scripts written for earlier versions)")
     p.add_argument("--data", required=True, help="generated dataset folder ({split}_data.npy, {split}_label.pkl)")
     p.add_argument("--split", default="test", help="split name (default: test)")
     p.add_argument("--out", help="output folder (default: CHECKPOINT_DIR/eval_SPLIT)")
@@ -29,7 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.checkpoint and args.checkpoint_option and args.checkpoint != args.checkpoint_option:
+        parser.error(f"two checkpoints given: {args.checkpoint} and --checkpoint {args.checkpoint_option}")
+    args.checkpoint = args.checkpoint or args.checkpoint_option
+    if not args.checkpoint:
+        parser.error("the checkpoint to evaluate is missing: sttr eval CKPT --data DIR")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from sttr.training.evaluate import evaluate_checkpoint
 
