@@ -22,6 +22,7 @@ from sttr.model.atomic import atomic_write_bytes as _atomic_write_bytes
 
 from .distributed import all_gather_objects
 from .logging_utils import progress
+from .pickle_files import read_pickle
 
 __all__ = ["predict", "accuracy_metrics", "save_scores", "load_scores", "save_confusion_csv", "save_confusion_png",
            "autocast", "atomic_write_bytes", "evaluate_checkpoint"]
@@ -116,8 +117,7 @@ def save_scores(path: str | Path, names: Sequence[str], logits: np.ndarray) -> N
 
 def load_scores(path: str | Path) -> dict[str, np.ndarray]:
     """Read a score file (ours or the reference's): {name: logits}."""
-    with open(path, "rb") as f:
-        obj = pickle.load(f)
+    obj = read_pickle(path, "a score pickle {sample name: logits}", " (e.g. EVAL_DIR/test_scores.pkl)")
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a pickled dict {{sample name: logits}}, got {type(obj).__name__}")
     return {str(k): np.asarray(v, dtype=np.float32).reshape(-1) for k, v in obj.items()}

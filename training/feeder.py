@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,6 +18,7 @@ from torch.utils.data import Dataset
 from sttr.model.skeleton import Layout, get_layout
 
 from .augment import Augmenter, ChannelGroups, channel_groups, resize_valid
+from .pickle_files import read_pickle
 
 __all__ = ["SplitFiles", "DatasetMeta", "read_meta", "read_labels", "SkeletonFeeder", "validation_split",
            "channel_names"]
@@ -92,8 +92,11 @@ def read_meta(path: str | Path) -> DatasetMeta:
 
 def read_labels(path: str | Path) -> tuple[list[str], list[int]]:
     """Read a `{split}_label.pkl`: (sample names, integer labels)."""
-    with open(path, "rb") as f:
-        obj = pickle.load(f)
+    path = Path(path)
+    inside = sorted(p.name for p in path.glob("*_label.pkl")) if path.is_dir() else []
+    hint = (f" of one split, e.g. {path / inside[0]} (here: {', '.join(inside)})" if inside else
+            " of one split ({split}_label.pkl)")
+    obj = read_pickle(path, "a label pickle", hint)
     if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and len(obj[0]) == len(obj[1])):
         raise ValueError(f"{path}: expected a pickled (names, labels) pair of equal-length lists")
     return [str(n) for n in obj[0]], [int(x) for x in obj[1]]

@@ -52,3 +52,27 @@ def test_cli_fuses_two_files_by_name(tmp_path, capsys):
     save_scores(tmp_path / "u.pkl", ["a"], np.array([[1.0, 0.0]]))
     assert main([str(tmp_path / "s.pkl"), str(tmp_path / "u.pkl"), "--labels", str(tmp_path / "label.pkl")]) == 2
     assert "different samples" in capsys.readouterr().err
+
+
+def test_cli_names_a_folder_a_missing_file_or_a_non_pickle_it_was_given(tmp_path, capsys):
+    import pickle
+
+    from sttr.training.cli.ensemble import main
+    from sttr.training.evaluate import save_scores
+
+    save_scores(tmp_path / "s.pkl", ["a"], np.array([[1.0, 0.0]]))
+    data = tmp_path / "data"
+    data.mkdir()
+    with open(data / "test_label.pkl", "wb") as f:
+        pickle.dump((["a"], [0]), f)
+    (tmp_path / "text.pkl").write_text("garbage\n")
+    cases = [([str(tmp_path / "s.pkl"), "--labels", str(data)], ["is a folder", "test_label.pkl"]),
+             ([str(tmp_path / "s.pkl"), "--labels", str(tmp_path / "text.pkl")], ["text.pkl: not a label pickle"]),
+             ([str(tmp_path / "text.pkl"), "--labels", str(data / "test_label.pkl")], ["not a score pickle"]),
+             ([str(tmp_path / "none.pkl"), "--labels", str(data / "test_label.pkl")], ["none.pkl does not exist"]),
+             ([str(data), "--labels", str(data / "test_label.pkl")], ["is a folder", "test_scores.pkl"])]
+    for argv, says in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and all(s in err for s in says), err
+    assert main([str(tmp_path / "s.pkl"), "--labels", str(data / "test_label.pkl")]) == 0
