@@ -261,7 +261,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, bias
     is the softmax over the kept keys' logits, so it is computed as one masked softmax (the reference's
     w / (sum + 1e-8) differs only by that 1e-8 relative term); a row whose keys are all dropped comes out zero, as
     there.
-    Returns (out (..., L, Dv), weights (..., L, S) or None).
+    Returns (out (..., L, Dv), weights (..., L, S) when `need_weights`, else None).
     """
     if not drop_connect and not need_weights and q.is_cuda:  # fused kernels pay off on GPU; on CPU the
         return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale), None  # plain path is faster
@@ -270,7 +270,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, bias
         logits = logits + bias
     if not drop_connect:
         weights = torch.softmax(logits, dim=-1)
-        return weights @ v, weights
+        # only when asked: a caller keeps what it gets (S-TR eval at batch 64, T = 300 held 2.2 GB of them)
+        return weights @ v, (weights if need_weights else None)
     dropped = torch.rand(logits[..., :1, :].shape, device=logits.device) < 0.5  # (..., 1, S): one draw per key
     weights = torch.softmax(logits.masked_fill(dropped, torch.finfo(logits.dtype).min), dim=-1)
     any_kept = (~dropped).any(-1, keepdim=True)  # (..., 1, 1); all dropped: the row is zero, not uniform

@@ -45,6 +45,22 @@ def test_drop_connect_row_with_every_key_dropped_is_zero(monkeypatch):
     torch.testing.assert_close(out[1], ref[1])
 
 
+def test_attention_weights_are_kept_only_when_asked_for():
+    """An eval forward must not leave every attention layer holding its weights (S-TR at batch 64, T = 300: 2.2 GB)."""
+    from sttr.model import STTR, preset
+
+    model = STTR(preset("nano")).eval()
+    with torch.no_grad():
+        model(torch.randn(2, 3, 32, 25, 2))
+    attention = [m for m in model.modules() if hasattr(m, "last_weights")]
+    assert attention and all(m.last_weights is None for m in attention)
+    q, k, v = torch.randn(2, 5, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 3)
+    assert attend(q, k, v, 0.5)[1] is None
+    out, weights = attend(q, k, v, 0.5, need_weights=True)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 5))
+    torch.testing.assert_close(out, weights @ v)
+
+
 def test_fast_dropout_keeps_the_expectation_and_is_identity_in_eval():
     torch.manual_seed(0)
     drop = FastDropout(0.3)
