@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,13 +40,32 @@ def _legacy(model, example, path: Path, opset: int, dynamic_time: bool) -> None:
                           dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: {0: "N"}})
 
 
+@contextlib.contextmanager
+def _quiet_torch_exporter():
+    """Hide what torch's exporter says that does not concern a user exporting ST-TR: 'torchvision is not installed.
+    Skipping torchvision::nms' and the like (logged at WARNING, twice per bundle), and deprecations raised inside
+    torch. Errors still raise, and the bundle's parity check judges the file."""
+    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._export")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for category in (UserWarning, FutureWarning, DeprecationWarning):
+                warnings.simplefilter("ignore", category)
+            yield
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+
+
 def _dynamo(model, example, path: Path, opset: int, dynamic_time: bool) -> None:
     import torch
 
     dims: dict[int, Any] = {0: torch.export.Dim("N", min=1, max=4096)}
     if dynamic_time:
         dims[2] = torch.export.Dim.DYNAMIC
-    with torch.no_grad():
+    with torch.no_grad(), _quiet_torch_exporter():
         program = torch.onnx.export(model, (example,), None, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                                     opset_version=max(opset, _DYNAMO_MIN_OPSET), dynamo=True,
                                     dynamic_shapes=(dims,), verbose=False, optimize=True)

@@ -113,8 +113,28 @@ def test_reference_checkpoint_exports(shared_reference, tmp_path):
 
 
 @pytest.mark.slow
-def test_auto_exporter_records_which_exporter_worked(nano_checkpoint, tmp_path):
+def test_auto_exporter_records_which_exporter_worked(nano_checkpoint, tmp_path, capfd):
     bundle = export_bundle(nano_checkpoint, tmp_path / "auto", ExportOptions(exporter="auto", samples=2))
     export = bundle["export"]
     assert export["exporter"] in ("dynamo", "legacy") and export["parity"]["passed"]
     assert export["exporter"] == "dynamo" or "dynamo" in export["errors"]
+    said = capfd.readouterr()
+    assert "torchvision" not in said.err + said.out and "Warning" not in said.err  # torch's exporter kept quiet
+
+
+def test_torch_exporter_noise_is_hidden_and_the_settings_restored():
+    import logging
+    import warnings
+
+    from sttr.calibration.export_onnx import _quiet_torch_exporter
+
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    before = logging.getLogger("torch.onnx").level
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _quiet_torch_exporter():
+            assert not registration.isEnabledFor(logging.WARNING) and registration.isEnabledFor(logging.ERROR)
+            warnings.warn("inside torch", FutureWarning)
+        warnings.warn("after", UserWarning)
+    assert [str(w.message) for w in caught] == ["after"]
+    assert logging.getLogger("torch.onnx").level == before
