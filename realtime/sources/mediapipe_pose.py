@@ -42,6 +42,7 @@ from ..frame import SkeletonFrame
 from ..tracker import PersonTracker
 from .capture import DEFAULT_BACKLOG, CapturedFrame, VideoCapture
 from .in_order_pool import InOrderPool
+from .native_log_filter import native_stderr_filtered
 from .pose_model import resolve_pose_model
 
 __all__ = ["PoseEstimator", "MediaPipePoseSource", "landmarks_to_arrays", "DEFAULT_POSE_WIDTH",
@@ -127,7 +128,8 @@ class PoseEstimator:
             num_poses=num_poses, min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence, min_tracking_confidence=min_tracking_confidence,
             result_callback=callback)
-        self._landmarker = vision.PoseLandmarker.create_from_options(options)
+        with native_stderr_filtered():  # ~90 lines of LiteRT start-up chatter per landmarker
+            self._landmarker = vision.PoseLandmarker.create_from_options(options)
         self._last_ts = -1
 
     def _timestamp(self, timestamp_ms: float) -> int:
@@ -166,7 +168,8 @@ class PoseEstimator:
 
     def close(self) -> None:
         if getattr(self, "_landmarker", None) is not None:
-            self._landmarker.close()
+            with native_stderr_filtered():
+                self._landmarker.close()
             self._landmarker = None
 
     def __enter__(self) -> "PoseEstimator":
