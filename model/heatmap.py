@@ -96,5 +96,5 @@ def render_attention(model: STTR, sample: np.ndarray | torch.Tensor, out_dir: st
             path = out_dir / f"{name}.gif"
             frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
             written.append(path)
-    log.info("wrote %d attention images to %s", len(written), out_dir)
+    log.debug("wrote %d attention images to %s", len(written), out_dir)
     return written

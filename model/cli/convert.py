@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="STTRConfig field the keys cannot tell, e.g. num_heads=8, dropout=0, agcn_graph=skeleton, "
                         "layout=kinect20 (repeatable; values are parsed as YAML)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="extra metadata to store")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="load the file with torch.load(weights_only=False): only for a file from a source you trust, "
+                        "when the safe load refuses an object it holds besides the weights (the error names it)")
     return p
 
 
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from ..checkpoint import save_checkpoint  # torch is imported only when the command runs
-    from ..convert import load_reference_checkpoint
+    from ..convert import load_reference_checkpoint, read_reference_file
 
     overrides = _pairs(args.overrides, "--set")
     labels = []
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         labels = [line.strip() for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
     try:
-        model = load_reference_checkpoint(args.reference, **overrides)
+        source = read_reference_file(args.reference, trust=args.trust_pickle)
+        model = load_reference_checkpoint(source, **overrides)
         meta = {"source": str(args.reference), "converted_from": "Chiaraplizz/ST-TR", **_pairs(args.meta, "--meta")}
         save_checkpoint(args.out, model, labels=labels, meta=meta)
     except (ValueError, FileNotFoundError) as err:

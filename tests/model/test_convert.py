@@ -59,6 +59,43 @@ def test_training_checkpoint_with_module_prefix(golden):
         assert (model(golden["input"]) - golden["logits"]).abs().max() <= 1e-4
 
 
+def test_epoch_ckpt_file_with_numpy_scores_loads_safely(golden, tmp_path):
+    """The reference's epochN.ckpt as written when its accuracy came from numpy: numpy scalars beside the weights,
+    which torch.load(weights_only=True) alone refuses."""
+    import numpy as np
+
+    path = tmp_path / "epoch7.ckpt"
+    torch.save({"epoch": 7, "best_epoch": np.int64(5), "best_epoch_score": np.float64(0.873),
+                "model_state_dict": {f"module.{k}": v for k, v in golden["state_dict"].items()},
+                "optimizer_state_dict": {"state": {}, "param_groups": [{"lr": 0.1, "params": [0, 1]}]}}, path)
+    model = load_reference_checkpoint(path)
+    with torch.no_grad():
+        assert (model(golden["input"]) - golden["logits"]).abs().max() <= 1e-4
+    torch.save({"state_dict": golden["state_dict"]}, tmp_path / "wrapped.pt")  # {'state_dict': ...} files
+    assert load_reference_checkpoint(tmp_path / "wrapped.pt").config == model.config
+
+
+def test_unsafe_or_unreadable_reference_files_are_named_and_trust_is_opt_in(golden, tmp_path, capsys):
+    import argparse
+
+    from sttr.model.cli.convert import main as convert_main
+
+    unsafe = tmp_path / "with_args.ckpt"
+    torch.save({"args": argparse.Namespace(lr=0.1), "model_state_dict": golden["state_dict"]}, unsafe)
+    with pytest.raises(ValueError, match=r"argparse\.Namespace besides tensors.*--trust-pickle"):
+        load_reference_checkpoint(unsafe)
+    (tmp_path / "text.pt").write_text("not a checkpoint\n")
+    with pytest.raises(ValueError, match="not a torch checkpoint"):
+        load_reference_checkpoint(tmp_path / "text.pt")
+    (tmp_path / "cut.pt").write_bytes(unsafe.read_bytes()[:2000])
+    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+        load_reference_checkpoint(tmp_path / "cut.pt")
+    assert convert_main([str(unsafe), "--out", str(tmp_path / "a.pt")]) == 1
+    assert "--trust-pickle" in capsys.readouterr().err and not (tmp_path / "a.pt").exists()
+    assert convert_main([str(unsafe), "--out", str(tmp_path / "a.pt"), "--trust-pickle"]) == 0
+    assert (tmp_path / "a.pt").is_file()
+
+
 def test_unknown_reference_key_is_named(golden):
     sd = dict(golden["state_dict"])
     sd["backbone.4.gcn1.surprise"] = torch.zeros(3)
