@@ -15,6 +15,7 @@ from .atomic import atomic_open
 from .config import STTRConfig
 from .skeleton import get_layout
 from .sttr import STTR
+from .torch_files import load_torch_file
 
 __all__ = ["FORMAT", "Checkpoint", "save_checkpoint", "load_checkpoint"]
 
@@ -71,9 +72,8 @@ def save_checkpoint(path: str | Path, model: STTR, *, labels: list[str] | None =
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by `save_checkpoint` (weights_only: no code is unpickled)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    obj = torch.load(path, map_location=map_location, weights_only=True)
+    obj = load_torch_file(path, what="checkpoint", map_location=map_location,
+                          trust_hint=" (a reference ST-TR checkpoint? convert it with `sttr convert`)")
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         hint = " (a reference ST-TR checkpoint? convert it with `sttr convert`)" if isinstance(obj, dict) and \

@@ -10,7 +10,6 @@ only in this file.
 from __future__ import annotations
 
 import logging
-import pickle
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,6 +20,7 @@ from .config import STTRConfig
 from .spatial_attention import SpatialAttention
 from .sttr import STTR
 from .temporal_attention import TemporalAttention
+from .torch_files import load_torch_file
 
 __all__ = ["load_reference_checkpoint", "infer_reference_config", "map_reference_state_dict", "REFERENCE_DEFAULTS"]
 log = logging.getLogger(__name__)
@@ -35,48 +35,15 @@ REFERENCE_DEFAULTS: dict[str, Any] = {
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
-def _safe_globals() -> list[Any]:
-    """Harmless non-tensor objects found in real reference checkpoints, allowed through `weights_only` loading: numpy
-    scalars and dtypes (`best_epoch_score` of an epochN.ckpt is a numpy float when the accuracy came from numpy) and
-    torch's version string."""
-    import numpy as np
-
-    allowed: list[Any] = [np.dtype, torch.torch_version.TorchVersion]
-    core = getattr(np, "_core", None) or getattr(np, "core")
-    allowed.append(core.multiarray.scalar)
-    allowed += [type(np.dtype(t)) for t in ("float16", "float32", "float64", "int32", "int64", "bool")]
-    return allowed
-
-
 def read_reference_file(path: str | Path, *, trust: bool = False) -> Any:
-    """`torch.load` a reference checkpoint file without running code from it (`weights_only`, numpy scalars allowed).
+    """`torch.load` a reference checkpoint file without running code from it (see `torch_files`).
 
     `trust=True` loads it with `weights_only=False`, which can run arbitrary code: only for files from a source you
     trust, when the safe load refuses something else the file holds (the error names it).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"reference checkpoint {path} does not exist")
-    if trust:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    try:
-        with torch.serialization.safe_globals(_safe_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        refused = sorted(set(re.findall(r"GLOBAL ([\w.]+)", str(err))))
-        if not refused:  # bytes no torch.save wrote
-            raise ValueError(f"{path}: not a torch checkpoint (neither the zip nor the legacy pickle format that "
-                             "torch.save writes)") from None
-        raise ValueError(f"{path}: holds {' and '.join(refused)} besides tensors, which a safe load (torch.load "
-                         "weights_only=True) refuses; if you trust the file, load it with trust (sttr convert "
-                         "--trust-pickle), which runs its pickled code") from None
-    except (RuntimeError, EOFError, ValueError) as err:  # not a torch file, truncated
-        raise ValueError(f"{path}: not a readable torch checkpoint ({_first_line(err)})") from None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+    return load_torch_file(path, what="reference checkpoint", trust=trust,
+                           trust_hint="; if you trust the file, load it with trust (sttr convert --trust-pickle), "
+                                      "which runs its pickled code")
 
 
 def _read(source: str | Path | Mapping[str, Any]) -> dict[str, torch.Tensor]:

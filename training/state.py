@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sttr.model.atomic import atomic_open
+from sttr.model.torch_files import load_torch_file
 
 __all__ = ["FORMAT", "rng_state", "set_rng_state", "atomic_torch_save", "load_state"]
 
@@ -55,7 +56,7 @@ def load_state(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no training state to resume from: {path} does not exist")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = load_torch_file(path, what="training state", map_location=map_location)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{path}: not a training state (expected format {FORMAT!r})")
     return state

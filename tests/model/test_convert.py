@@ -85,10 +85,10 @@ def test_unsafe_or_unreadable_reference_files_are_named_and_trust_is_opt_in(gold
     with pytest.raises(ValueError, match=r"argparse\.Namespace besides tensors.*--trust-pickle"):
         load_reference_checkpoint(unsafe)
     (tmp_path / "text.pt").write_text("not a checkpoint\n")
-    with pytest.raises(ValueError, match="not a torch checkpoint"):
+    with pytest.raises(ValueError, match="not a reference checkpoint"):
         load_reference_checkpoint(tmp_path / "text.pt")
     (tmp_path / "cut.pt").write_bytes(unsafe.read_bytes()[:2000])
-    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+    with pytest.raises(ValueError, match="not a readable reference checkpoint, truncated or corrupt"):
         load_reference_checkpoint(tmp_path / "cut.pt")
     assert convert_main([str(unsafe), "--out", str(tmp_path / "a.pt")]) == 1
     assert "--trust-pickle" in capsys.readouterr().err and not (tmp_path / "a.pt").exists()

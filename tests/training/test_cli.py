@@ -40,3 +40,15 @@ def test_eval_without_a_checkpoint_or_with_two_says_so(capsys):
 def test_train_config_typo_exits_2_naming_the_key(capsys):
     assert train_cli.main(["--set", "optim.lrr=0.1"]) == 2
     assert "'optim.lrr'" in capsys.readouterr().err
+
+
+def test_resume_from_a_corrupt_state_exits_2_naming_the_file(tmp_path, capsys):
+    root = make_dataset(tmp_path / "ds", layout="natops8", n_train=6, n_test=2, T=8, M=1, subjects=2)
+    work = tmp_path / "run"
+    work.mkdir()
+    (work / "last.pt").write_bytes(b"PK\x03\x04 cut short")
+    rc = train_cli.main(["--set", "model.preset=nano", f"data.root={root}", "data.num_workers=0", "progress=false",
+                         "tensorboard=false", "--work-dir", str(work), "--resume"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sttr train: ") and "last.pt: not a" in err and err.count("\n") == 1

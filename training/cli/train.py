@@ -52,7 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     from sttr.training.trainer import Trainer, TrainingDiverged
 
     try:
-        result = Trainer(cfg, resume=args.resume).fit(max_epochs=args.max_epochs)
+        try:  # setting up: the data, the model, the state to resume (a corrupt last.pt is named, not a traceback)
+            trainer = Trainer(cfg, resume=args.resume)
+        except ValueError as err:
+            print(f"sttr train: {err}", file=sys.stderr)
+            return 2
+        result = trainer.fit(max_epochs=args.max_epochs)
     except TrainingDiverged as err:
         print(f"sttr train: {err}", file=sys.stderr)
         return 3

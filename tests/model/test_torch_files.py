@@ -1,0 +1,42 @@
+"""Safe loading of user-supplied torch files: harmless extras pass, anything else is a one-line error naming it."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from sttr.model.checkpoint import load_checkpoint
+from sttr.model.torch_files import load_torch_file
+
+
+def test_numpy_scalars_and_dtypes_pass_the_safe_load(tmp_path):
+    path = tmp_path / "f.pt"
+    torch.save({"score": np.float64(0.5), "epoch": np.int64(3), "dtype": np.dtype("float32"),
+                "version": torch.__version__, "w": torch.ones(2)}, path)
+    obj = load_torch_file(path)
+    assert obj["score"] == 0.5 and obj["epoch"] == 3 and torch.equal(obj["w"], torch.ones(2))
+
+
+def test_refused_objects_foreign_and_truncated_files_are_named(tmp_path):
+    unsafe = tmp_path / "args.pt"
+    torch.save({"args": argparse.Namespace(lr=0.1), "w": torch.ones(2)}, unsafe)
+    with pytest.raises(ValueError, match=r"args\.pt: holds argparse\.Namespace besides tensors.*refuses; ask so$"):
+        load_torch_file(unsafe, trust_hint="; ask so")
+    assert load_torch_file(unsafe, trust=True)["args"].lr == 0.1  # opt-in only
+    (tmp_path / "text.pt").write_text("hello\n")
+    with pytest.raises(ValueError, match=r"text\.pt: not a training state \(neither the zip"):
+        load_torch_file(tmp_path / "text.pt", what="training state")
+    (tmp_path / "cut.pt").write_bytes(unsafe.read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"cut\.pt: not a readable checkpoint, truncated or corrupt \(") as err:
+        load_torch_file(tmp_path / "cut.pt")
+    assert "\n" not in str(err.value) and len(str(err.value)) < 300
+    with pytest.raises(FileNotFoundError, match="checkpoint .*none.pt does not exist"):
+        load_torch_file(tmp_path / "none.pt")
+
+
+def test_load_checkpoint_names_a_corrupt_file(tmp_path):
+    (tmp_path / "c.pt").write_bytes(b"\x80\x02garbage")
+    with pytest.raises(ValueError, match=r"c\.pt: not a "):
+        load_checkpoint(tmp_path / "c.pt")
