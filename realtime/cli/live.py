@@ -20,6 +20,7 @@ from typing import Any
 
 from sttr.model.bundle import BundleError
 
+from ..adapters import UnsupportedAdapterError
 from ..latency import format_table, write_json
 from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.capture import DEFAULT_BACKLOG
@@ -280,7 +281,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:  # no file/camera, port taken, ...
         return _error(exc)
-    stats = run_until_stopped(app.run, lambda: app.pipeline, app.publisher, app.close) or RunStats()
+    try:
+        stats = run_until_stopped(app.run, lambda: app.pipeline, app.publisher, app.close) or RunStats()
+    except UnsupportedAdapterError as exc:  # known at the first frame: the input's skeletons do not fit the model
+        return _error(f"{exc} (the input and the model's layout must be one of these pairs: use a model trained on "
+                      "the input's layout, or another input)")
     _report(stats, args.latency_json)
     return 0
 

@@ -156,6 +156,20 @@ def test_live_cli_on_openpose_folder_publishes_predictions(shared_data, nano_bun
     assert "p99" in err and "frames 300" in err
 
 
+def test_input_layout_the_model_cannot_take_is_one_line_error(shared_data, capsys):
+    """OpenPose-18 skeletons into the bundled demo model (Kinect-v1-20): known at the first frame, exit 2, one line."""
+    from sttr.realtime.default_model import default_bundle_dir
+
+    folder = shared_data / "openpose" / "coco18_swimming"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not there (OpenPose JSON from ../shared/data)")
+    rc = live.main(["--openpose-dir", str(folder), "--bundle", str(default_bundle_dir()), "--fast", "-q",
+                    "--pub", f"tcp://127.0.0.1:{_free_port()}", "--max-frames", "5"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "no layout adapter from 'openpose18' to 'kinect20'" in err
+    assert "Traceback" not in err and err.count("sttr-live: error") == 1
+
+
 def _drain(sub: Subscriber, quiet_s: float):
     while True:
         try:
