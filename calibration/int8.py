@@ -35,9 +35,16 @@ _SHAPE_OPS = {"Reshape", "Transpose", "Slice", "Gather", "Squeeze", "Unsqueeze",
 
 
 class _WindowReader:
-    """`onnxruntime.quantization.CalibrationDataReader` over windows (N, C, T, V, M), `batch` at a time."""
+    """`onnxruntime.quantization.CalibrationDataReader` over windows (N, C, T, V, M), in batches of one size.
+
+    The batch is the largest size up to `batch` that divides N: ONNX Runtime's histogram calibrators (entropy,
+    percentile) stack every batch's activations of a tensor into one array and fail on a shorter last batch
+    ("inhomogeneous shape"), e.g. 13 windows from raw NTU files in batches of 8.
+    """
 
     def __init__(self, input_name: str, windows: np.ndarray, batch: int) -> None:
+        n = len(windows)
+        batch = max((b for b in range(1, max(1, min(batch, n)) + 1) if n % b == 0), default=1)
         self.input_name, self.windows, self.batch, self.pos = input_name, windows, batch, 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:

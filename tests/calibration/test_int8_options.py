@@ -56,3 +56,25 @@ def test_unknown_quant_format_is_refused(calib, tmp_path):
     src, x = calib
     with pytest.raises(ValueError, match="quant_format"):
         quantize_int8(src, tmp_path / "z.onnx", x, quant_format="qint")
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_methods_take_a_window_count_that_is_not_a_multiple_of_the_batch(calib, tmp_path, method):
+    """7 windows in batches of 4 used to leave a last batch of 3, which ONNX Runtime's histogram calibrators cannot
+    stack ('inhomogeneous shape')."""
+    from sttr.calibration.int8 import quantize_int8
+
+    src, x = calib
+    report = quantize_int8(src, tmp_path / f"{method}.onnx", x[:7], method=method, batch=4)
+    assert report["quantize_nodes"] > 0 and "QuantizeLinear" in _ops(tmp_path / f"{method}.onnx")
+
+
+def test_calibration_batches_are_all_one_size():
+    from sttr.calibration.int8 import _WindowReader
+
+    for n, batch, size in ((13, 8, 1), (12, 8, 6), (16, 8, 8), (3, 8, 3), (1, 8, 1)):
+        reader = _WindowReader("x", np.zeros((n, 1, 1, 1, 1), np.float32), batch)
+        sizes = []
+        while (item := reader.get_next()) is not None:
+            sizes.append(len(item["x"]))
+        assert sizes == [size] * (n // size), (n, batch, sizes)
