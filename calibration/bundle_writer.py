@@ -74,6 +74,14 @@ class ExportOptions:
     overwrite: bool = False
     single_person: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("window", "persons"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise ValueError(f"export {name} must be >= 1 (or left out for the checkpoint's), got {value}")
+        if int(self.samples) < 1:
+            raise ValueError(f"export samples must be >= 1, got {self.samples}")
+
 
 def tool_versions() -> dict[str, str]:
     """Versions of the tools that made a bundle (installed distributions only), plus Python."""

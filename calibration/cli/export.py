@@ -41,11 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    opts = ExportOptions(window=args.window, persons=args.persons, opset=args.opset, exporter=args.exporter,
-                         dynamic_time=args.dynamic_time, fp16=args.fp16, data=args.data, samples=args.samples,
-                         include_checkpoint=not args.no_checkpoint, overwrite=args.overwrite,
-                         single_person=not args.no_single_person)
     try:
+        opts = ExportOptions(window=args.window, persons=args.persons, opset=args.opset, exporter=args.exporter,
+                             dynamic_time=args.dynamic_time, fp16=args.fp16, data=args.data, samples=args.samples,
+                             include_checkpoint=not args.no_checkpoint, overwrite=args.overwrite,
+                             single_person=not args.no_single_person)
         bundle = export_bundle(args.checkpoint, args.out, opts)
     except (ParityError, FileExistsError, FileNotFoundError, ValueError) as err:
         print(f"sttr export: {err}", file=sys.stderr)

@@ -37,7 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sample.is_file():
         print(f"sttr attention: sample file {args.sample} does not exist", file=sys.stderr)
         return 2
-    data = np.load(args.sample, mmap_mode="r")
+    try:
+        data = np.load(args.sample, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        print(f"sttr attention: {args.sample}: not a .npy array of windows (C, T, V, M) or (N, C, T, V, M) "
+              f"({str(err).splitlines()[0] if str(err) else type(err).__name__})", file=sys.stderr)
+        return 2
+    if not isinstance(data, np.ndarray) or data.ndim not in (4, 5):
+        print(f"sttr attention: {args.sample}: expected a window (C, T, V, M) or a batch (N, C, T, V, M), got "
+              f"{'an archive of arrays' if not isinstance(data, np.ndarray) else f'shape {data.shape}'}",
+              file=sys.stderr)
+        return 2
     if data.ndim == 5:
         if not 0 <= args.index < data.shape[0]:
             print(f"sttr attention: --index must be in [0, {data.shape[0]}), got {args.index}", file=sys.stderr)

@@ -85,6 +85,12 @@ def test_cli_export_with_fp16(nano_checkpoint, tmp_path, capsys):
     assert info.precisions == ["fp32", "fp16"] and "parity on 4 windows (synthetic)" in capsys.readouterr().out
 
 
+def test_cli_export_refuses_a_window_or_persons_below_one(nano_checkpoint, tmp_path, capsys):
+    for flag in ("--window", "--persons"):
+        assert export_main([str(nano_checkpoint), "--out", str(tmp_path / "b"), flag, "0"]) == 1
+        assert f"export {flag[2:]} must be >= 1" in capsys.readouterr().err and not (tmp_path / "b").exists()
+
+
 def test_cli_export_refuses_an_existing_folder(nano_checkpoint, bundle_dir, capsys):
     assert export_main([str(nano_checkpoint), "--out", str(bundle_dir)]) == 1
     assert "already exists" in capsys.readouterr().err

@@ -78,3 +78,17 @@ def test_attention_cli_on_nano(tmp_path):
     rc = attention_cli.main([str(ckpt), "--sample", str(tmp_path / "x.npy"), "--index", "1", "--out",
                              str(tmp_path / "maps"), "--size", "160"])
     assert rc == 0 and Image.open(tmp_path / "maps" / "layer5_head0.png").size == (160, 160)
+
+
+def test_attention_cli_names_a_sample_file_that_is_not_windows(tmp_path, capsys):
+    ckpt = save_checkpoint(tmp_path / "nano.pt", _nano(attention="spatial"))
+    import pickle
+
+    (tmp_path / "labels.pkl").write_bytes(pickle.dumps((["a"], [0])))
+    np.save(tmp_path / "flat.npy", np.zeros(5, np.float32))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
+    for name, says in (("labels.pkl", "not a .npy array of windows"), ("flat.npy", "got shape (5,)"),
+                       ("objects.npy", "not a .npy array of windows")):
+        rc = attention_cli.main([str(ckpt), "--sample", str(tmp_path / name), "--out", str(tmp_path / "m")])
+        err = capsys.readouterr().err
+        assert rc == 2 and says in err and err.count("\n") == 1, err
