@@ -13,14 +13,17 @@ import sys
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m sttr.training.datasets") -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description="Generate a small or custom dataset (train/test splits as "
+                                "memory-mappable .npy + label .pkl + meta .json).")
     p.add_argument("name", choices=("msr_action3d", "florence3d", "natops", "custom"))
     p.add_argument("--root", required=True, help="the raw dataset folder")
-    p.add_argument("--out", required=True, help="output folder (one sub-folder per protocol)")
+    p.add_argument("--out", required=True, help="output folder: one sub-folder per protocol (OUT/cs, OUT/as1, ...); custom "
+                   "datasets write their split files into OUT itself")
     p.add_argument("--window", type=int, default=32, help="frames per sample after resampling")
     p.add_argument("--bones", action="store_true", help="write joints + bones (6 channels)")
     p.add_argument("--protocols", nargs="+", help="protocols to write (default: all of the dataset)")
-    p.add_argument("--layout", help="custom: layout name or YAML/JSON file")
+    p.add_argument("--layout", help="custom: layout name or YAML/JSON file (samples.csv + one .npy per sample in "
+                   "--root; format in training/datasets/custom.py)")
     p.add_argument("--train-subjects", nargs="+", type=int, default=[])
     p.add_argument("--test-subjects", nargs="+", type=int, default=[])
     p.add_argument("--train-cameras", nargs="+", type=int, default=[])
