@@ -72,12 +72,11 @@ def save_checkpoint(path: str | Path, model: STTR, *, labels: list[str] | None =
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by `save_checkpoint` (weights_only: no code is unpickled)."""
     path = Path(path)
-    obj = load_torch_file(path, what="checkpoint", map_location=map_location,
-                          trust_hint=" (a reference ST-TR checkpoint? convert it with `sttr convert`)")
+    convert_hint = " (a reference ST-TR checkpoint? convert it with `sttr convert`)"
+    obj = load_torch_file(path, what="checkpoint", map_location=map_location, trust_hint=convert_hint)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
-        hint = " (a reference ST-TR checkpoint? convert it with `sttr convert`)" if isinstance(obj, dict) and \
-            "format" not in obj else ""
+        hint = convert_hint if isinstance(obj, dict) and "format" not in obj else ""
         raise ValueError(f"{path}: expected an sttr checkpoint of format {FORMAT!r}, found {found!r}{hint}")
     missing = [k for k in ("config", "state_dict") if k not in obj]
     if missing:

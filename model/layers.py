@@ -73,8 +73,8 @@ class TemporalConv(nn.Module):
             # torch 2.13 (CPU) corrupts the heap (SIGSEGV, "corrupted size vs. prev_size") computing the weight
             # gradient of a strided 1x1 conv on channels-last input with fewer than 16 input channels (kernel 1,
             # 2, 9 x 3-32 input x 8-64 output channels x T 64, 300 tried: only this case), e.g. the residual of a
-            # small model's stride-2 unit. Only there: the slice's full-size gradient made S-TR's training step
-            # 3.5 % slower. Training only: eval and export keep the one strided conv.
+            # small model's stride-2 unit. Only there: through the slice's full-size gradient S-TR's training step
+            # ran 3.5 % slower in an interleaved A/B. Training only: eval and export keep the one strided conv.
             y = F.conv2d(x[:, :, ::stride], self.conv.weight, self.conv.bias)
         else:
             y = self.conv(x)
