@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sttr eval", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoint", nargs="?", help="an sttr checkpoint (.pt), e.g. WORK_DIR/best.pt")
     p.add_argument("--checkpoint", dest="checkpoint_option", metavar="CHECKPOINT",
-                   help="the same, as an option (as in `sttr train` scripts written for earlier versions)")
+                   help="the same, as an option (as scripts written for earlier versions pass it)")
     p.add_argument("--data", required=True, help="generated dataset folder ({split}_data.npy, {split}_label.pkl)")
     p.add_argument("--split", default="test", help="split name (default: test)")
     p.add_argument("--out", help="output folder (default: CHECKPOINT_DIR/eval_SPLIT)")

@@ -17,8 +17,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m sttr.training.dat
                                 "memory-mappable .npy + label .pkl + meta .json).")
     p.add_argument("name", choices=("msr_action3d", "florence3d", "natops", "custom"))
     p.add_argument("--root", required=True, help="the raw dataset folder")
-    p.add_argument("--out", required=True, help="output folder: one sub-folder per protocol (OUT/cs, OUT/as1, ...); custom "
-                   "datasets write their split files into OUT itself")
+    p.add_argument("--out", required=True,
+                   help="output folder: one sub-folder per protocol (OUT/cs, OUT/as1, ...); custom datasets write "
+                        "their split files into OUT itself")
     p.add_argument("--window", type=int, default=32, help="frames per sample after resampling")
     p.add_argument("--bones", action="store_true", help="write joints + bones (6 channels)")
     p.add_argument("--protocols", nargs="+", help="protocols to write (default: all of the dataset)")
