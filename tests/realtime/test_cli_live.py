@@ -163,8 +163,13 @@ def test_input_layout_the_model_cannot_take_is_one_line_error(shared_data, capsy
     folder = shared_data / "openpose" / "coco18_swimming"
     if not folder.is_dir():
         pytest.skip(f"{folder} is not there (OpenPose JSON from ../shared/data)")
+    import socket
+
+    with socket.socket() as probe:  # a free port, released at once (a ZeroMQ socket's close is asynchronous)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     rc = live.main(["--openpose-dir", str(folder), "--bundle", str(default_bundle_dir()), "--fast", "-q",
-                    "--pub", f"tcp://127.0.0.1:{_free_port()}", "--max-frames", "5"])
+                    "--pub", f"tcp://127.0.0.1:{port}", "--max-frames", "5"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "no layout adapter from 'openpose18' to 'kinect20'" in err
     assert "Traceback" not in err and err.count("sttr-live: error") == 1
