@@ -69,7 +69,6 @@ class Trainer:
         self.dist = dist_info or init_distributed(cfg.device)
         self.device = self.dist.device
         self.work_dir = Path(cfg.work_dir)
-        self._told_workers = False  # the clamp of data.num_workers is logged once
         if self.dist.is_main:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         self._check_precision()
@@ -77,6 +76,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self._build_data()
+        self.num_workers = self._data_workers()
         self._build_model()
         self.epoch = 0  # epochs completed
         self.global_step = 0
@@ -116,18 +116,16 @@ class Trainer:
         batch = d.batch_size if train else d.test_batch_size
         per_rank = len(dataset) // self.dist.world_size if train else len(dataset)
         return DataLoader(dataset, batch_size=batch, sampler=self.sampler if train else None, shuffle=False,
-                          num_workers=self._workers(), pin_memory=self.device.type == "cuda",
+                          num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
                           drop_last=train and per_rank > batch, persistent_workers=False)
 
-    def _workers(self) -> int:
+    def _data_workers(self) -> int:
         """`data.num_workers`, at most one per CPU this process may use: more only contend for the same cores (the
         NTU configs ask for 4). The batches do not change with the worker count: augmentation is seeded per sample."""
         wanted = self.cfg.data.num_workers
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if wanted > cpus and not self._told_workers:
-            self._told_workers = True
-            if self.dist.is_main:
-                log.info("data.num_workers %d > %d usable CPUs: loading with %d worker processes", wanted, cpus, cpus)
+        if wanted > cpus and self.dist.is_main:
+            log.info("data.num_workers %d > %d usable CPUs: loading with %d worker processes", wanted, cpus, cpus)
         return min(wanted, cpus)
 
     def model_defaults(self) -> dict[str, Any]:

@@ -118,8 +118,8 @@ def test_fp16_on_cpu_is_refused(root, tmp_path):
 def test_data_workers_are_capped_at_the_usable_cpus(root, tmp_path, monkeypatch, caplog):
     import os
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    trainer = Trainer(_cfg(root, tmp_path / "w", data__num_workers=4))
     with caplog.at_level("INFO", logger="sttr.training.trainer"):
+        trainer = Trainer(_cfg(root, tmp_path / "w", data__num_workers=4))
         assert trainer._loader(trainer.train_set, train=True).num_workers == 2
         assert trainer._loader(trainer.train_set, train=False).num_workers == 2
     assert sum("data.num_workers 4 > 2 usable CPUs" in r.getMessage() for r in caplog.records) == 1
