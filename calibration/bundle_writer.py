@@ -120,16 +120,22 @@ def check_parity(reference: np.ndarray, candidate: np.ndarray, labels, *, atol: 
 
 def _input_spec(src: ModelSource, opts: ExportOptions) -> InputSpec:
     cfg = src.config
-    T = int(opts.window or src.preprocess.get("window") or 300)
+    T = opts.window or src.preprocess.get("window")
+    if T is None and src.streams:
+        trained = sorted({int(s.preprocess.get("window", 300)) for s in src.streams})
+        raise ValueError(f"the streams were trained on windows of {trained} frames; give the fused bundle's T "
+                         f"with --window")
+    T = int(T or 300)
     M = int(opts.persons or cfg.num_persons)
     if M != cfg.num_persons:
         raise ValueError(f"--persons {M} does not match the model, which has {cfg.num_persons} person slots "
                          f"(its input batch-norm is sized for them)")
-    if hasattr(src.model, "check_length"):
-        src.model.check_length(T)
+    for net in src.networks:
+        if hasattr(net, "check_length"):
+            net.check_length(T)
     preprocess = dict(src.preprocess, window=T, persons=M)
     layout = preprocess.get("layout", cfg.layout)
-    return InputSpec(C=cfg.in_channels, T=None if opts.dynamic_time else T, V=cfg.num_joints, M=M, layout=layout,
+    return InputSpec(C=src.in_channels, T=None if opts.dynamic_time else T, V=cfg.num_joints, M=M, layout=layout,
                      fps=preprocess.get("fps"), preprocess=preprocess)
 
 
@@ -149,6 +155,29 @@ def _write_checkpoint(src: ModelSource, dst: Path) -> None:
     save_checkpoint(dst, src.model, labels=src.labels, preprocess=src.preprocess, meta=src.meta)
 
 
+def _model_entry(src: ModelSource) -> dict[str, Any]:
+    """`bundle.json` `model`: the network's config and origin; for a fusion, one entry per stream."""
+    if not src.streams:
+        return {"config": src.config.to_dict(), "source": src.kind, "meta": src.meta,
+                "checkpoint_file": src.path.name if src.path else None}
+    names = [s.path.name if s.path else f"stream{i}" for i, s in enumerate(src.streams, 1)]
+    return {"config": None, "source": "fusion", "name": " + ".join(Path(n).stem for n in names),
+            "streams": [{"config": s.config.to_dict(), "source": s.kind, "meta": s.meta, "checkpoint_file": n,
+                         "weight": w, "preprocess": s.preprocess} for s, n, w in zip(src.streams, names, src.weights)]}
+
+
+def _fusion_entry(src: ModelSource, window_bones: str, tmp: Path, include_checkpoint: bool) -> dict[str, Any]:
+    """`bundle.json` `fusion` (how the torch engine rebuilds the network), writing `stream<i>.pt` when asked."""
+    streams = []
+    for i, (stream, weight) in enumerate(zip(src.streams, src.weights), 1):
+        name = f"stream{i}.pt" if include_checkpoint else None
+        if name:
+            _write_checkpoint(stream, tmp / name)
+        streams.append({"checkpoint": name, "weight": float(weight), "bones": stream.preprocess.get("bones", "none"),
+                        "legacy_bones": bool(stream.preprocess.get("legacy_bones", False))})
+    return {"window_bones": window_bones, "streams": streams}
+
+
 def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
     if out.exists():
         if not overwrite:
@@ -161,9 +190,10 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
         os.replace(tmp, out)
 
 
-def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions | None = None,
+def export_bundle(checkpoint: str | Path | None, out: str | Path, opts: ExportOptions | None = None,
                   source: ModelSource | None = None) -> dict[str, Any]:
-    """Export `checkpoint` (sttr or reference) to the bundle folder `out`; returns the `bundle.json` written.
+    """Export `checkpoint` (sttr or reference; or `source`, e.g. a fusion of several, see `load_fused_source`) to
+    the bundle folder `out`; returns the `bundle.json` written.
 
     Raises:
         ParityError: ONNX Runtime does not reproduce PyTorch (nothing is written).
@@ -200,17 +230,19 @@ def export_bundle(checkpoint: str | Path, out: str | Path, opts: ExportOptions |
                 calibration["fp16"]["single_person"] = fp16_report(
                     tmp / P1_FILE, tmp / "model.p1.fp16.onnx", zero_other_persons(windows), labels)
                 models[p1_key("fp16")] = "model.p1.fp16.onnx"
-        if opts.include_checkpoint:
+        fusion = _fusion_entry(src, spec.preprocess["bones"], tmp, opts.include_checkpoint) if src.streams else None
+        if opts.include_checkpoint and fusion is None:
             _write_checkpoint(src, tmp / "model.pt")
         data = {
             "format": None, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": {"config": src.config.to_dict(), "source": src.kind, "meta": src.meta,
-                      "checkpoint_file": src.path.name if src.path else None},
+            "model": _model_entry(src),
             "input": spec.to_dict(), "output": {"name": "logits", "num_classes": int(src.config.num_classes)},
             "labels": src.labels, "temperature": 1.0, "files": {}, "models": models,
-            "checkpoint": "model.pt" if opts.include_checkpoint else None,
+            "checkpoint": "model.pt" if opts.include_checkpoint and fusion is None else None,
             "export": export_info, "calibration": calibration, "versions": tool_versions(),
         }
+        if fusion is not None:
+            data["fusion"] = fusion
         written = write_bundle_json(tmp, data)
         _move_into_place(tmp, out, opts.overwrite)
     finally:

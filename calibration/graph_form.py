@@ -70,10 +70,11 @@ def export_form(model: Any) -> Any:
             module.use_separate_projections()
         if hasattr(module, "use_aggregate_first"):
             module.use_aggregate_first()
-    blocks = getattr(form, "blocks", None)
-    if getattr(getattr(form, "config", None), "concat_original", False) and blocks is not None \
-            and len(blocks) > RAW_CONCAT_UNIT:
-        unit = blocks[RAW_CONCAT_UNIT]
-        if getattr(unit, "residual", None) is not None and _is_pointwise(unit.residual):
-            unit.residual = _pointwise_class()(unit.residual)
+    for network in list(form.modules()):  # the model, or each stream of a fusion
+        blocks = getattr(network, "blocks", None)
+        if getattr(getattr(network, "config", None), "concat_original", False) and blocks is not None \
+                and len(blocks) > RAW_CONCAT_UNIT:
+            unit = blocks[RAW_CONCAT_UNIT]
+            if getattr(unit, "residual", None) is not None and _is_pointwise(unit.residual):
+                unit.residual = _pointwise_class()(unit.residual)
     return form

@@ -22,8 +22,10 @@ class ModelSource:
         labels: One name per logit.
         preprocess: `PreprocessSpec.to_dict()` of the training windows.
         meta: Training metadata of the checkpoint (empty for reference checkpoints).
-        kind: `sttr` or `reference`.
-        path: The checkpoint file read.
+        kind: `sttr`, `reference`, or `fusion` (several streams, see `fused_source`).
+        path: The checkpoint file read (None for a fusion).
+        streams: A fusion's streams, in order (empty otherwise).
+        weights: A fusion's stream weights.
     """
 
     model: Any
@@ -32,10 +34,28 @@ class ModelSource:
     meta: dict[str, Any] = field(default_factory=dict)
     kind: str = "sttr"
     path: Path | None = None
+    streams: list["ModelSource"] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
 
     @property
     def config(self):
-        return self.model.config
+        """The network's config; for a fusion the first stream's (classes, joints, persons and layout are shared,
+        input channels are not: see `in_channels`)."""
+        return (self.streams[0] if self.streams else self).model.config
+
+    @property
+    def in_channels(self) -> int:
+        """C of the windows the exported graph takes."""
+        if not self.streams:
+            return int(self.config.in_channels)
+        from sttr.model.preprocess import PreprocessSpec
+
+        return PreprocessSpec.from_dict({**self.preprocess, "window": self.preprocess.get("window") or 1}).out_channels
+
+    @property
+    def networks(self) -> list:
+        """The STTR networks inside (one, or a fusion's streams)."""
+        return [s.model for s in self.streams] if self.streams else [self.model]
 
 
 def is_sttr_checkpoint(path: str | Path) -> bool:

@@ -3,9 +3,10 @@
 Most live and NTU windows hold one person in slot 0 and zeros elsewhere. An all-zero person's pooled feature does
 not depend on the input (data batch-norm and the trunk turn zeros into a per-slot constant for a given T), so
 `SinglePersonSTTR` runs the trunk on slot 0 only and takes the empty slots' features from a buffer computed at
-export time. On such windows it gives the full model's logits at about 1/M of the cost; on any other window it is
-wrong, so engines route only windows whose slots 1.. are exactly zero to it
-(`sttr.realtime.engines.base.first_person_only`). It needs a fixed T (the buffer is per T), so it is not exported with `--dynamic-time`.
+export time (a fusion does this in every stream). On such windows it gives the full model's logits at about 1/M of
+the cost; on any other window it is wrong, so engines route only windows whose slots 1.. are exactly zero to it
+(`sttr.realtime.engines.base.first_person_only`). It needs a fixed T (the buffer is per T), so it is not exported
+with `--dynamic-time`.
 """
 from __future__ import annotations
 
@@ -29,10 +30,17 @@ def p1_key(precision: str) -> str:
     return f"p1.{precision}"
 
 
+def _streams(model: Any) -> list:
+    """The networks of a model: a fusion's streams (`Ensemble.models`), or the model itself."""
+    return list(model.models) if hasattr(model, "models") and hasattr(model, "transforms") else [model]
+
+
 def supports_single_person(model: Any, dynamic_time: bool) -> bool:
-    """True when a single-person graph can be made: an STTR with M >= 2 person slots and a fixed T."""
-    return (not dynamic_time and hasattr(model, "slot_features") and hasattr(model, "empty_person_features")
-            and int(model.config.num_persons) >= 2)
+    """True when a single-person graph can be made: an STTR (or a fusion of them) with M >= 2 person slots and a
+    fixed T."""
+    return not dynamic_time and all(
+        hasattr(net, "slot_features") and hasattr(net, "empty_person_features") and int(net.config.num_persons) >= 2
+        for net in _streams(model))
 
 
 def zero_other_persons(windows: np.ndarray) -> np.ndarray:
@@ -82,6 +90,13 @@ def export_single_person(model, path: str | Path, *, example: np.ndarray, opset:
     """Export the single-person graph of `model` for the fixed T of `example` to `path` (see `export_onnx`)."""
     from .export_onnx import export_onnx
 
-    wrapper = _torch_module()(model, int(example.shape[2])).eval()
+    single, t = _torch_module(), int(example.shape[2])
+    if _streams(model) == [model]:
+        wrapper = single(model, t).eval()
+    else:  # each stream on slot 0; the fusion's transforms keep zero slots zero (bones of zeros are zeros)
+        from sttr.model.fusion import Ensemble
+
+        wrapper = Ensemble([single(net, t) for net in model.models], model.weights.tolist(),
+                           list(model.transforms)).eval()
     return export_onnx(wrapper, path, example=zero_other_persons(example), opset=opset, exporter=exporter,
                        dynamic_time=False)

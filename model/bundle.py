@@ -9,11 +9,16 @@ A bundle is what `sttr export` writes and every engine loads:
         model.int8.onnx      (optional) explicit Q/DQ INT8 graph with float32 input/output
         model.p1[.fp16|.int8].onnx  (optional) the same for windows whose slots 1.. are all zero (`models['p1.*']`)
         model.pt             (optional) the sttr checkpoint, for the torch engine
+        stream<i>.pt         (fused bundles, optional) each stream's checkpoint, for the torch engine
 
 `bundle.json` keys (format `sttr.bundle/1`): `format`, `created`, `model` (`config`, `source`, `meta`), `input`
 (`InputSpec.to_dict()`), `output` (`name`, `num_classes`), `labels`, `temperature`, `files` (name -> `sha256`,
 `bytes`), `models` (precision -> file name), `checkpoint` (file name or null), `export` (exporter, opset, parity
 report), `calibration` (`int8`, `fp16`, `temperature` reports), `versions` (tool -> version).
+
+A fused bundle (`sttr export A.pt B.pt ...`: several streams whose weighted logits are summed in one graph) has
+`model.source` `fusion` with one entry per stream in `model.streams`, and `fusion`: `window_bones` (the form of the
+bundle's windows) and `streams`, a list of `{checkpoint (file or null), weight, bones, legacy_bones}`.
 
 json + hashlib only: `realtime` reads bundles without torch or numpy.
 """
@@ -154,11 +159,18 @@ def write_bundle_json(bundle_dir: str | Path, data: Mapping[str, Any], *, rehash
     out = dict(data)
     out["format"] = BUNDLE_FORMAT
     if rehash:
-        names = sorted({*out.get("models", {}).values(), *([out["checkpoint"]] if out.get("checkpoint") else [])})
+        names = sorted(_named_files(out))
         out["files"] = {name: file_entry(bundle_dir / name) for name in names}
     text = json.dumps(out, indent=2, sort_keys=False, allow_nan=False) + "\n"
     atomic_write_bytes(bundle_dir / BUNDLE_JSON, text.encode("utf-8"))
     return out
+
+
+def _named_files(data: Mapping[str, Any]) -> set[str]:
+    """Every file `bundle.json` names: model graphs, the checkpoint, a fused bundle's stream checkpoints."""
+    streams = (data.get("fusion") or {}).get("streams") or []
+    return {*data.get("models", {}).values(), *([data["checkpoint"]] if data.get("checkpoint") else []),
+            *(s["checkpoint"] for s in streams if s.get("checkpoint"))}
 
 
 @dataclass
@@ -196,8 +208,21 @@ class BundleInfo:
 
     @property
     def checkpoint_path(self) -> Path | None:
+        """The single network's checkpoint (None for fused bundles, see `fusion`)."""
         name = self.data.get("checkpoint")
         return self.root / name if name else None
+
+    @property
+    def fusion(self) -> dict[str, Any] | None:
+        """A fused bundle's `fusion` entry (window form and streams), or None for a single network."""
+        return self.data.get("fusion") or None
+
+    @property
+    def has_checkpoints(self) -> bool:
+        """True when the torch engine can rebuild the network: `model.pt`, or every stream's checkpoint."""
+        if self.fusion:
+            return all(s.get("checkpoint") for s in self.fusion["streams"])
+        return self.checkpoint_path is not None
 
     def model_path(self, precision: str = "fp32") -> Path:
         """The ONNX file of a precision; BundleMismatchError naming the available ones when absent."""
@@ -265,7 +290,7 @@ def read_bundle(bundle_dir: str | Path, *, verify: bool = True) -> BundleInfo:
 
 def _verify_files(info: BundleInfo) -> None:
     files = info.data["files"]
-    named = {*info.data["models"].values(), *([info.data["checkpoint"]] if info.data.get("checkpoint") else [])}
+    named = _named_files(info.data)
     unlisted = sorted(n for n in named if n not in files)
     if unlisted:
         raise BundleIntegrityError(f"bundle {info.root}: {unlisted} named in bundle.json but without a sha256 entry")

@@ -2,11 +2,13 @@
 
 ST-TR = S-TR + T-TR; the bones variants add joint+bone streams. `Ensemble` is an nn.Module over several
 models, each with an optional input transform (e.g. `JointsToBones` for a stream trained on joints ‖ bones),
-so the fused network runs (and exports) as one module on the same (N, C, T, V, M) window.
+so the fused network runs (and exports) as one module on the same (N, C, T, V, M) window. A fused bundle
+(`sttr export A.pt B.pt`) stores the streams' checkpoints and how to rebuild it (`load_fused`).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -14,25 +16,52 @@ from torch import nn
 
 from .skeleton import Layout, get_layout
 
-__all__ = ["Ensemble", "JointsToBones", "fuse_scores"]
+__all__ = ["Ensemble", "JointsToBones", "stream_transform", "load_fused", "fuse_scores"]
 
 
 class JointsToBones(nn.Module):
-    """(N, 3, T, V, M) joints -> (N, 6, T, V, M) joints ‖ bones, bone[v] = joint[v] - joint[bone_parents[v]].
+    """(N, C, T, V, M) joints -> joints ‖ bones (`concat=True`, 2C channels) or bones only, as `preprocess.bones`.
 
-    The arithmetic of the reference bone scripts (spec §4.5): a root's bone is zero, and a zero joint gives
-    bone = -parent. With `concat=False` only the bones are returned.
+    bone[v] = joint[v] - joint[bone_parents[v]] on coordinate channels (a root's bone is zero, a zero joint gives
+    bone = -parent, spec §4.5). A score channel (2-D layouts) becomes the mean of the two joints' scores, or with
+    `legacy=True` is differenced too, as the reference Kinetics script does.
     """
 
-    def __init__(self, layout: str | Layout | dict, concat: bool = True) -> None:
+    def __init__(self, layout: str | Layout | dict, concat: bool = True, legacy: bool = False) -> None:
         super().__init__()
         self.layout = get_layout(layout)
         self.concat = concat
         self.register_buffer("parents", torch.tensor(self.layout.bone_parents, dtype=torch.long), persistent=False)
+        score = [c not in ("x", "y", "z") and not legacy for c in self.layout.channels]
+        self.averages_scores = any(score)
+        self.register_buffer("score_mask", torch.tensor(score, dtype=torch.float32).view(1, -1, 1, 1, 1),
+                             persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bones = x - x.index_select(3, self.parents)
+        parent = x.index_select(3, self.parents)
+        bones = x - parent
+        if self.averages_scores:  # a blend, not indexing, so the exported graph stays one elementwise chain
+            mask = self.score_mask.to(x.dtype)
+            bones = bones * (1 - mask) + (0.5 * (x + parent)) * mask
         return torch.cat([x, bones], dim=1) if self.concat else bones
+
+
+def stream_transform(layout: str | Layout | dict, window_bones: str, stream_bones: str,
+                     legacy_bones: bool = False) -> nn.Module | None:
+    """The module turning a window prepared with `bones=window_bones` into what a stream trained on
+    `bones=stream_bones` reads (None when they are the same).
+
+    Only joints can be turned into the other forms; a window of bones (`only`) or joints ‖ bones (`merge`) feeds
+    only streams of the same form.
+    """
+    if window_bones == stream_bones:
+        return None
+    if window_bones != "none":
+        raise ValueError(f"a stream trained on bones={stream_bones!r} cannot read windows prepared with "
+                         f"bones={window_bones!r}; only joints (bones='none') convert to the other forms")
+    if stream_bones not in ("merge", "only"):
+        raise ValueError(f"unknown bones mode {stream_bones!r}; expected 'none', 'only' or 'merge'")
+    return JointsToBones(layout, concat=stream_bones == "merge", legacy=legacy_bones)
 
 
 class Ensemble(nn.Module):
@@ -82,3 +111,24 @@ def fuse_scores(scores: Sequence[np.ndarray | torch.Tensor], weights: Sequence[f
     if len(shapes) != 1:
         raise ValueError(f"score arrays must have the same shape (N, K), got {sorted(shapes)}")
     return sum(w * a for w, a in zip(weights, arrays))
+
+
+def load_fused(fusion: Mapping[str, Any], root: str | Path, layout: str | Layout | dict,
+               device: str | torch.device = "cpu") -> Ensemble:
+    """The fused network of a bundle's `fusion` entry (see `sttr.model.bundle`), in eval mode on `device`.
+
+    Args:
+        fusion: `{'window_bones': mode of the bundle's windows, 'streams': [{'checkpoint': file in root, 'weight',
+            'bones': the stream's training mode, 'legacy_bones'}]}`.
+        root: The bundle folder.
+        layout: The bundle's layout.
+    """
+    from .checkpoint import load_checkpoint
+
+    models, weights, transforms = [], [], []
+    for stream in fusion["streams"]:
+        models.append(load_checkpoint(Path(root) / stream["checkpoint"]).build_model(device))
+        weights.append(float(stream["weight"]))
+        transforms.append(stream_transform(layout, fusion["window_bones"], stream["bones"],
+                                           bool(stream.get("legacy_bones", False))))
+    return Ensemble(models, weights, transforms).to(device).eval()

@@ -79,7 +79,7 @@ def auto_backend_order(bundle: BundleInfo, precision: str) -> list[str]:
     if "onnxruntime" in installed and has_model:
         order.append("onnxruntime")
     torch_ok = precision == "fp32" or (precision == "fp16" and _gpu_visible())
-    if "torch" in installed and bundle.checkpoint_path is not None and torch_ok:
+    if "torch" in installed and bundle.has_checkpoints and torch_ok:
         order.append("torch")
     return order
 

@@ -1,4 +1,5 @@
-"""PyTorch backend: the reference path, from the checkpoint stored in the bundle (`model.pt`).
+"""PyTorch backend: the reference path, from the checkpoint stored in the bundle (`model.pt`, or each stream's
+checkpoint of a fused bundle).
 
 torch and the network code are imported when the engine is opened, never when `realtime` is imported. On a GPU
 batch 1 is replayed from a CUDA graph (captured once, static input/output buffers); other batches run eagerly.
@@ -30,18 +31,21 @@ def import_torch():
     return torch
 
 
-def _load_network(path, device):
-    # The checkpoint module needs torch, so it is resolved at run time, like torch itself: realtime keeps
-    # importing only model's numpy modules.
+def _load_network(bundle: BundleInfo, device):
+    # The checkpoint and fusion modules need torch, so they are resolved at run time, like torch itself: realtime
+    # keeps importing only model's numpy modules.
+    if bundle.fusion:
+        fusion = importlib.import_module("sttr.model.fusion")
+        return fusion.load_fused(bundle.fusion, bundle.root, bundle.input.layout, device)
     checkpoint = importlib.import_module("sttr.model.checkpoint")
-    return checkpoint.load_checkpoint(path).build_model(device)
+    return checkpoint.load_checkpoint(bundle.checkpoint_path).build_model(device)
 
 
 class TorchEngine(Engine):
     """The bundle's checkpoint run by PyTorch.
 
     Args:
-        bundle: The verified bundle (must hold `model.pt`: `sttr export` without `--no-checkpoint`).
+        bundle: The verified bundle (must hold its checkpoints: `sttr export` without `--no-checkpoint`).
         precision: `fp32`, or `fp16` on CUDA (INT8 is served by the onnxruntime and tensorrt backends).
         device: `auto` (CUDA when available), `cpu` or `cuda[:N]`.
         cuda_graph: Replay batch 1 from a CUDA graph on GPU.
@@ -53,7 +57,7 @@ class TorchEngine(Engine):
     def __init__(self, bundle: BundleInfo, precision: str = "fp32", *, device: str = "auto", cuda_graph: bool = True,
                  threads: int | None = None) -> None:
         super().__init__(bundle, precision)
-        if bundle.checkpoint_path is None:
+        if not bundle.has_checkpoints:
             raise BundleMismatchError(f"bundle {bundle.root} has no checkpoint (model.pt) for the torch backend; "
                                       f"export it without --no-checkpoint")
         if precision == "int8":
@@ -68,7 +72,7 @@ class TorchEngine(Engine):
         if threads:
             torch.set_num_threads(int(threads))
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.model = _load_network(bundle.checkpoint_path, self.device).to(self.dtype)
+        self.model = _load_network(bundle, self.device).to(self.dtype)
         self._torch = torch
         self._graph = None
         self._use_graph = bool(cuda_graph and self.device.type == "cuda")
@@ -76,7 +80,8 @@ class TorchEngine(Engine):
     @property
     def info(self) -> EngineInfo:
         name = f" {self._torch.cuda.get_device_name(self.device)}" if self.device.type == "cuda" else ""
-        return self._info(f"{self.device}{name}", "model.pt", cuda_graph=self._graph is not None,
+        files = [s["checkpoint"] for s in self.bundle.fusion["streams"]] if self.bundle.fusion else ["model.pt"]
+        return self._info(f"{self.device}{name}", " + ".join(files), cuda_graph=self._graph is not None,
                           torch=self._torch.__version__)
 
     def _capture(self, shape: tuple[int, ...]) -> None:

@@ -9,10 +9,10 @@ import pytest
 T = 64  # live window of the test bundles
 
 
-def preprocess_dict() -> dict:
+def preprocess_dict(bones: str = "none") -> dict:
     from sttr.model.preprocess import PreprocessSpec
 
-    return PreprocessSpec(layout="ntu25", window=T, persons=2).to_dict()
+    return PreprocessSpec(layout="ntu25", window=T, persons=2, bones=bones).to_dict()
 
 
 def real_windows(shared_data: Path | None):
@@ -32,24 +32,28 @@ def shared_data_or_none(request) -> Path | None:
 
 
 def make_checkpoint(path: Path, windows: np.ndarray | None, labels: np.ndarray | None, *, seed: int = 0,
-                    steps: int = 0) -> Path:
+                    steps: int = 0, bones: str = "none") -> Path:
     """A nano STTR (60 classes): batch-norm statistics from `windows` (so activations are realistically scaled),
-    then `steps` Adam steps on their labels (0 by default: the shared 2-core machine makes training slow)."""
+    then `steps` Adam steps on their labels (0 by default: the shared 2-core machine makes training slow).
+    `bones` (`merge` or `only`): a network trained on that form, its windows derived from the joint `windows`."""
     import torch
 
     from sttr.calibration.bundle_writer import synthetic_windows
     from sttr.model.checkpoint import save_checkpoint
     from sttr.model.config import preset
+    from sttr.model.fusion import stream_transform
     from sttr.model.sttr import STTR
 
     torch.manual_seed(seed)
-    model = STTR(preset("nano", num_classes=60))
+    form = stream_transform("ntu25", "none", bones) or torch.nn.Identity()
+    model = STTR(preset("nano", num_classes=60, in_channels=6 if bones == "merge" else 3))
     if windows is None:
         windows = synthetic_windows(16, 3, T, 25, 2, seed=seed)
         labels = np.arange(16) % 4
-    x, y = torch.from_numpy(windows), torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    x, y = form(torch.from_numpy(windows)), torch.from_numpy(np.asarray(labels, dtype=np.int64))
     # statistics from real and synthetic windows, so neither kind drives a near-zero variance to huge activations
-    stats = torch.cat([x[:: max(1, len(x) // 6)], torch.from_numpy(synthetic_windows(4, 3, T, 25, 2, seed=seed + 1))])
+    synthetic = form(torch.from_numpy(synthetic_windows(4, 3, T, 25, 2, seed=seed + 1)))
+    stats = torch.cat([x[:: max(1, len(x) // 6)], synthetic])
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = None  # cumulative average over the passes below
@@ -65,7 +69,7 @@ def make_checkpoint(path: Path, windows: np.ndarray | None, labels: np.ndarray |
         loss.backward()
         opt.step()
     model.eval()
-    return save_checkpoint(path, model, preprocess=preprocess_dict(), meta={"test": True})
+    return save_checkpoint(path, model, preprocess=preprocess_dict(bones), meta={"test": True})
 
 
 def make_bundle(out: Path, ckpt: Path, data: Path | None, **kw) -> dict:
