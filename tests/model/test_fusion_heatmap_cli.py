@@ -10,7 +10,7 @@ from sttr.model.checkpoint import load_checkpoint, save_checkpoint
 from sttr.model.cli import attention as attention_cli
 from sttr.model.cli import convert as convert_cli
 from sttr.model.config import preset
-from sttr.model.fusion import Ensemble, JointsToBones, fuse_scores
+from sttr.model.fusion import Ensemble, JointsToBones, fuse_scores, stream_transform
 from sttr.model.heatmap import render_attention
 from sttr.model.sttr import STTR
 
@@ -37,6 +37,30 @@ def test_bones_of_the_root_are_zero():
     b = JointsToBones("ntu25", concat=False)(x)
     root = [v for v, p in enumerate(JointsToBones("ntu25").layout.parents) if p < 0]
     assert torch.equal(b[:, :, :, root], torch.zeros_like(b[:, :, :, root]))
+
+
+@pytest.mark.parametrize("layout", ["ntu25", "openpose18"])  # 3-D joints; 2-D joints with a score channel
+@pytest.mark.parametrize("legacy", [False, True])
+def test_bones_in_the_graph_equal_the_preprocessed_ones(layout, legacy):
+    from sttr.model.preprocess import bones, merge_joints_bones
+
+    x = np.random.default_rng(1).normal(size=(2, 3, 8, 25 if layout == "ntu25" else 18, 2)).astype(np.float32)
+    x[..., 1] = 0.0  # an empty person slot stays empty
+    expected_bones = bones(x, layout, legacy=legacy)
+    with torch.no_grad():
+        only = stream_transform(layout, "none", "only", legacy)(torch.from_numpy(x)).numpy()
+        merged = stream_transform(layout, "none", "merge", legacy)(torch.from_numpy(x)).numpy()
+    assert np.allclose(only, expected_bones, atol=1e-6)
+    assert np.allclose(merged, merge_joints_bones(x, expected_bones), atol=1e-6)
+    assert not merged[..., 1].any()
+
+
+def test_stream_transforms_convert_only_from_joints():
+    assert stream_transform("ntu25", "merge", "merge") is None
+    with pytest.raises(ValueError, match="cannot read windows prepared with bones='merge'"):
+        stream_transform("ntu25", "merge", "none")
+    with pytest.raises(ValueError, match="unknown bones mode 'both'"):
+        stream_transform("ntu25", "none", "both")
 
 
 def test_heatmaps_have_the_requested_size(tmp_path):
