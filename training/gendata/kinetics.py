@@ -128,6 +128,23 @@ def plan_kinetics(raw: Path, labels: Path) -> tuple[list[SampleTask], list[dict[
     return tasks, excluded, unlisted
 
 
+def _norm(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").split())
+
+
+def _warn_on_renamed_labels(labels: Path, names: list[str]) -> None:
+    """Warn when the label file names a class otherwise than the label names the output will carry (a label file
+    of another class list, or the wrong --label-names): the label_index is what is written."""
+    records = read_kinetics_labels(labels)
+    differ = {(_norm(r.label), r.label_index) for r in records.values()
+              if 0 <= r.label_index < len(names) and _norm(r.label) != _norm(names[r.label_index])}
+    if differ:
+        label, index = sorted(differ, key=lambda d: d[1])[0]
+        log.warning("%s: %d class(es) are named otherwise than in the label names used (e.g. label_index %d is %r "
+                    "there and %r here); the label_index is what is written: pass --label-names FILE if these names "
+                    "are not the right ones", labels, len(differ), index, label, names[index])
+
+
 def generate_kinetics(raw: Path, labels: Path, out: Path, spec: PreprocessSpec, *, split: str | None = None,
                       label_names: list[str] | None = None, person_order: str = "score", workers: int = 1,
                       progress: bool = True) -> SplitSummary:
@@ -145,6 +162,7 @@ def generate_kinetics(raw: Path, labels: Path, out: Path, spec: PreprocessSpec, 
     bad = sorted({t.label for t in tasks if not 0 <= t.label < len(names)})
     if bad:
         raise ValueError(f"{labels}: label_index values {bad[:5]} are outside the {len(names)} label names")
+    _warn_on_renamed_labels(labels, names)
     loader = functools.partial(load_kinetics_sample, persons=spec.persons, person_order=person_order)
     selection = {"score": "per frame, largest summed score (reference)",
                  "track": "tracked across frames, largest total score"}[person_order]
