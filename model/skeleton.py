@@ -312,13 +312,22 @@ def load_layout(path: str | Path) -> Layout:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"layout file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"layout file {path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml  # a declared dependency; only needed for YAML layouts
 
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"layout file {path}: not valid YAML ({' '.join(str(err).split())})") from None
     elif path.suffix.lower() == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"layout file {path}: not valid JSON ({err})") from None
     else:
         raise ValueError(f"layout file {path}: expected a .yaml, .yml or .json file")
     if not isinstance(data, dict):

@@ -80,6 +80,17 @@ def test_bad_user_layouts_are_named(tmp_path, bad, message):
         load_layout(path)
 
 
+@pytest.mark.parametrize("name, text, message", [
+    ("bad.yaml", "name: x\njoints: [a, b\n", r"bad\.yaml: not valid YAML \(while parsing a flow sequence.*line 2"),
+    ("bad.json", '{"name": "x",', r"bad\.json: not valid JSON \(Expecting property name.*char 13\)"),
+])
+def test_unreadable_layout_files_are_one_line_errors(tmp_path, name, text, message):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        get_layout(str(tmp_path / name))
+    assert "\n" not in str(err.value)
+
+
 def test_cycle_is_refused():
     with pytest.raises(ValueError, match="cycle"):
         Layout(name="c", joints=("a", "b", "c"), parents=(-1, 2, 1), center=0)

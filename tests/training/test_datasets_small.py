@@ -114,9 +114,25 @@ def test_custom_dataset_protocols_and_output(tmp_path):
     assert by_file["train"] == [0, 1, 2] and len(by_file["test"]) == 5
     with pytest.raises(ValueError, match="exactly one"):
         custom_splits(samples, CustomProtocol(test_subjects=[1], test_cameras=[1]))
+    # a typo in a list would silently move every sample to the other side
+    with pytest.raises(ValueError, match=r"no sample has subject 7, 9 \(samples.csv has subjects 1, 2, 3, 4\)"):
+        custom_splits(samples, CustomProtocol(train_subjects=[1, 7, 9]))
+    with pytest.raises(ValueError, match=r"no sample has camera 3"):
+        custom_splits(samples, CustomProtocol(test_cameras=[3]))
     out = generate_custom(tmp_path / "raw", tmp_path / "out", "kinect20", CustomProtocol(test_subjects=[1]), window=12)
     feeder = SkeletonFeeder(out, "train")
     assert feeder.shape == (3, 12, 20, 2) and feeder.meta.subjects == [2, 3, 4, 2, 3, 4]
+
+
+def test_custom_dataset_unknown_layout_is_a_usage_error(tmp_path, capsys):
+    from sttr.training.cli.gendata import main
+
+    _write_custom(tmp_path / "raw", n=2)
+    with pytest.raises(SystemExit) as err:
+        main(["custom", "--root", str(tmp_path / "raw"), "--out", str(tmp_path / "out"), "--layout", "kinect21",
+              "--test-subjects", "1"])
+    assert err.value.code == 2
+    assert "--layout: unknown skeleton layout 'kinect21'; known: body25" in capsys.readouterr().err
 
 
 def test_custom_dataset_bad_shape_is_named(tmp_path):

@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m sttr.training.dat
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from . import generate_custom, generate_florence3d, generate_msr_action3d, generate_natops
+    from sttr.model.skeleton import get_layout
+
     from .custom import CustomProtocol
 
     try:
@@ -48,6 +50,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m sttr.training.dat
         else:
             if not args.layout:
                 p.error("custom datasets need --layout")
+            try:
+                get_layout(args.layout)
+            except KeyError as err:  # names the known layouts
+                p.error(f"--layout: {err.args[0]}")
             protocol = CustomProtocol(args.train_subjects, args.test_subjects, args.train_cameras, args.test_cameras,
                                       args.train_list, args.test_list)
             folders = {"custom": generate_custom(args.root, args.out, args.layout, protocol, window=args.window,

@@ -115,8 +115,13 @@ def load_custom(folder: str | Path, layout: str) -> tuple[list[RawSample], list[
     return samples, names
 
 
-def _side(samples: Sequence[RawSample], values: Sequence, key) -> set[int]:
+def _side(samples: Sequence[RawSample], values: Sequence, key, name: str) -> set[int]:
     wanted = set(values)
+    present = {key(s) for s in samples}
+    absent = sorted(wanted - present)
+    if absent:  # a typo would otherwise move every sample to the other side
+        raise ValueError(f"custom protocol: no sample has {name[:-1]} {', '.join(map(str, absent))} (samples.csv has "
+                         f"{name} {', '.join(map(str, sorted(present)))})")
     return {i for i, s in enumerate(samples) if key(s) in wanted}
 
 
@@ -144,8 +149,8 @@ def custom_splits(samples: Sequence[RawSample], protocol: CustomProtocol,
         name, tr, te, key = chosen[0]
         if any(key(s) is None for s in samples):
             raise ValueError(f"custom protocol by {name}: samples.csv lacks a {name[:-1]} for some samples")
-        train = _side(samples, tr, key) if tr else None
-        test = _side(samples, te, key) if te else None
+        train = _side(samples, tr, key, name) if tr else None
+        test = _side(samples, te, key, name) if te else None
     train = train if train is not None else everything - test
     test = test if test is not None else everything - train
     if train & test:
