@@ -77,6 +77,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         hint = convert_hint if isinstance(obj, dict) and "format" not in obj else ""
+        if isinstance(found, str) and found.startswith("sttr.train_state"):
+            hint = " (a training state, what `sttr train --resume` continues from; use the run's best.pt)"
         raise ValueError(f"{path}: expected an sttr checkpoint of format {FORMAT!r}, found {found!r}{hint}")
     missing = [k for k in ("config", "state_dict") if k not in obj]
     if missing:

@@ -53,8 +53,13 @@ def _read(source: str | Path | Mapping[str, Any]) -> dict[str, torch.Tensor]:
         if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
             obj = obj[wrapper]
             break
+    where = f"{source}: " if isinstance(source, (str, Path)) else ""
+    fmt = obj.get("format") if isinstance(obj, Mapping) else None
+    if isinstance(fmt, str) and fmt.startswith("sttr.train_state"):
+        raise ValueError(f"{where}a training state (what `sttr train --resume` continues from), not a model "
+                         "checkpoint; use the run's best.pt")
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError("expected a reference ST-TR state dict (name -> tensor) or an epochN.ckpt dict with "
+        raise ValueError(f"{where}expected a reference ST-TR state dict (name -> tensor) or an epochN.ckpt dict with "
                          "'model_state_dict'")
     return {re.sub(r"^(module\.)+", "", k): v for k, v in obj.items()}
 

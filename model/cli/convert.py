@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         meta = {"source": str(args.reference), "converted_from": "Chiaraplizz/ST-TR", **_pairs(args.meta, "--meta")}
         save_checkpoint(args.out, model, labels=labels, meta=meta)
     except (ValueError, FileNotFoundError) as err:
-        print(f"sttr convert: {err}", file=sys.stderr)
+        where = "" if str(args.reference) in str(err) else f"{args.reference}: "
+        print(f"sttr convert: {where}{err}", file=sys.stderr)
         return 1
     cfg = model.config
     print(f"wrote {args.out}: attention={cfg.attention} graph_conv={cfg.graph_conv} C={cfg.in_channels} "

@@ -40,3 +40,17 @@ def test_load_checkpoint_names_a_corrupt_file(tmp_path):
     (tmp_path / "c.pt").write_bytes(b"\x80\x02garbage")
     with pytest.raises(ValueError, match=r"c\.pt: not a "):
         load_checkpoint(tmp_path / "c.pt")
+
+
+def test_a_training_state_given_as_a_checkpoint_says_so(tmp_path):
+    from sttr.calibration.model_source import load_model_source
+    from sttr.model.cli.convert import main as convert_main
+
+    state = tmp_path / "last.pt"
+    torch.save({"format": "sttr.train_state/1", "model": {"w": torch.ones(2)}, "epoch": 3}, state)
+    hint = "a training state, what `sttr train --resume` continues from; use the run's best.pt"
+    with pytest.raises(ValueError, match=r"last\.pt: expected an sttr checkpoint .*found 'sttr.train_state/1' \(" + hint):
+        load_checkpoint(state)
+    with pytest.raises(ValueError, match=r"last\.pt: a training state \(what `sttr train --resume` continues from\)"):
+        load_model_source(state)  # what sttr export reads
+    assert convert_main([str(state), "--out", str(tmp_path / "x.pt")]) == 1
