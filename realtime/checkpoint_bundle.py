@@ -1,9 +1,11 @@
-"""``sttr-live --checkpoint CKPT``: the bundle of a checkpoint, exported once and cached.
+"""``sttr-live --checkpoint CKPT [CKPT ...]``: the bundle of a checkpoint (or of several fused), exported once and
+cached.
 
-Engines run bundles. For a bare checkpoint, ``sttr export`` (the calibration part) is run in a subprocess, a
+Engines run bundles. For bare checkpoints, ``sttr export`` (the calibration part) is run in a subprocess, a
 file interface, so ``realtime`` imports nothing of ``calibration``. The bundle goes to
-``$STTR_CACHE/bundles/<sha256 of the checkpoint>[:16]`` (``~/.cache/sttr`` by default) and is reused while the
-checkpoint is unchanged. Exporting needs torch (``pip install 'sttr[export]'``).
+``$STTR_CACHE/bundles/<sha256>[:16]`` (``~/.cache/sttr`` by default; the hash of the checkpoint, or of the fused
+checkpoints' hashes and weights) and is reused while they are unchanged. Exporting needs torch
+(``pip install 'sttr[export]'``).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 __all__ = ["bundle_for_checkpoint", "cache_root"]
 
@@ -32,29 +35,41 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def bundle_for_checkpoint(checkpoint: str | Path, timeout_s: float = 900.0) -> Path:
-    """The cached bundle folder of ``checkpoint``, exporting it first when absent.
+def bundle_for_checkpoint(checkpoint: str | Path | Sequence[str | Path], timeout_s: float = 900.0,
+                          weights: Sequence[float] | None = None) -> Path:
+    """The cached bundle folder of ``checkpoint`` (several: their fusion, with ``weights``), exporting it first when
+    absent.
 
     Raises:
         FileNotFoundError: no such checkpoint.
         RuntimeError: the export failed (its last error line is in the message).
     """
-    ckpt = Path(checkpoint)
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"checkpoint {ckpt} does not exist (give a .pt written by `sttr train`, or --bundle)")
-    out = cache_root() / "bundles" / _sha256(ckpt)[:16]
+    ckpts = [Path(c) for c in ([checkpoint] if isinstance(checkpoint, (str, Path)) else checkpoint)]
+    for ckpt in ckpts:
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"checkpoint {ckpt} does not exist (give a .pt written by `sttr train`, or "
+                                    f"--bundle)")
+    if len(ckpts) == 1 and not weights:
+        key = _sha256(ckpts[0])
+    else:  # what the fused bundle depends on: each stream, in order, and the weights
+        key = hashlib.sha256(repr(([_sha256(c) for c in ckpts], [float(w) for w in weights or []])).encode())\
+            .hexdigest()
+    out = cache_root() / "bundles" / key[:16]
     if (out / "bundle.json").is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    logger.warning("exporting %s to a bundle in %s (once; later runs reuse it)", ckpt, out)
-    cmd = [sys.executable, "-m", "sttr.calibration.cli.export", str(ckpt), "--out", str(out), "--overwrite"]
+    what = " + ".join(str(c) for c in ckpts)
+    logger.warning("exporting %s to a bundle in %s (once; later runs reuse it)", what, out)
+    cmd = [sys.executable, "-m", "sttr.calibration.cli.export", *map(str, ckpts), "--out", str(out), "--overwrite"]
+    if weights:
+        cmd += ["--weights", *(str(float(w)) for w in weights)]
+    by_hand = f"`sttr export {' '.join(map(str, ckpts))} --out DIR`"
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        raise RuntimeError(f"exporting {ckpt} took longer than {timeout_s:.0f} s; run `sttr export {ckpt} --out DIR` "
-                           f"yourself and pass --bundle DIR") from None
+        raise RuntimeError(f"exporting {what} took longer than {timeout_s:.0f} s; run {by_hand} yourself and pass "
+                           f"--bundle DIR") from None
     if res.returncode != 0 or not (out / "bundle.json").is_file():
         last = (res.stderr.strip().splitlines() or ["no error output"])[-1]
-        raise RuntimeError(f"could not export {ckpt} to a bundle ({last}); try `sttr export {ckpt} --out DIR` and "
-                           f"--bundle DIR")
+        raise RuntimeError(f"could not export {what} to a bundle ({last}); try {by_hand} and --bundle DIR")
     return out

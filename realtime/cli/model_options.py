@@ -15,8 +15,11 @@ def add_model_options(p: argparse.ArgumentParser, threads_default: int, threads_
     """--bundle | --checkpoint, --backend, --precision, --threads."""
     model = p.add_argument_group("model (default: the bundled demo model)").add_mutually_exclusive_group()
     model.add_argument("--bundle", metavar="DIR", help="bundle folder written by `sttr export`")
-    model.add_argument("--checkpoint", metavar="CKPT",
-                       help="sttr checkpoint (.pt); exported once to a cached bundle (needs torch)")
+    model.add_argument("--checkpoint", metavar="CKPT", nargs="+",
+                       help="sttr checkpoint (.pt); exported once to a cached bundle (needs torch); several: their "
+                            "fusion (S-TR + T-TR, joints + bones; see sttr export)")
+    p.add_argument("--weights", type=float, nargs="+", metavar="W",
+                   help="with several --checkpoint: one fusion weight each (default 1)")
     p.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "torch"))
     p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8"))
     p.add_argument("--threads", type=int, default=threads_default, metavar="N", help=threads_help)
@@ -42,10 +45,14 @@ def bundle_dir(args: argparse.Namespace, prog: str) -> Path:
     """--bundle as given, --checkpoint exported once to a cached bundle, else the bundled demo model (said so)."""
     if args.bundle:
         return Path(args.bundle)
+    weights = getattr(args, "weights", None)
+    if weights and (not args.checkpoint or len(weights) != len(args.checkpoint) or len(weights) < 2):
+        raise ValueError(f"--weights: one weight per --checkpoint of a fusion (two or more), got {len(weights)} "
+                         f"weight(s) for {len(args.checkpoint or [])} checkpoint(s)")
     if args.checkpoint:
         from ..checkpoint_bundle import bundle_for_checkpoint
 
-        return bundle_for_checkpoint(args.checkpoint)
+        return bundle_for_checkpoint(args.checkpoint, weights=weights)
     from ..default_model import default_bundle_dir
 
     path = default_bundle_dir()

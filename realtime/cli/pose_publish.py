@@ -39,7 +39,7 @@ def _model_layout(args: argparse.Namespace, kind: str) -> str:
     if args.checkpoint:
         from ..checkpoint_bundle import bundle_for_checkpoint
 
-        return read_bundle(bundle_for_checkpoint(args.checkpoint)).input.layout
+        return read_bundle(bundle_for_checkpoint(args.checkpoint, weights=args.weights)).input.layout
     from ..default_model import default_bundle_dir
 
     layout = read_bundle(default_bundle_dir()).input.layout

@@ -221,6 +221,54 @@ def test_checkpoint_is_exported_once_and_run(shared_data, nano_bundle, tmp_path,
     assert report["frames"] == 80 and report["predictions"] == 3  # windows at frames 64, 72, 80
 
 
+@pytest.mark.slow
+def test_several_checkpoints_run_fused(shared_data, nano_bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("STTR_CACHE", str(tmp_path / "cache"))
+    ckpt = nano_bundle.parent / "nano_op18.pt"
+    rc = live.main(["--checkpoint", str(ckpt), str(ckpt), "--weights", "1", "0.5", "--no-pub", "-q", "--fast",
+                    "--backend", "onnxruntime", "--openpose-dir", str(shared_data / "openpose" / "coco18_clean_and_jerk"),
+                    "--image-size", "340", "256", "--max-frames", "80", "--latency-json", str(tmp_path / "l.json")])
+    assert rc == 0 and json.loads((tmp_path / "l.json").read_text())["predictions"] == 3  # frames 64, 72, 80
+    (bundle,) = (tmp_path / "cache" / "bundles").iterdir()
+    data = json.loads((bundle / "bundle.json").read_text())
+    assert [s["weight"] for s in data["fusion"]["streams"]] == [1.0, 0.5]
+
+
+def test_fused_checkpoints_are_cached_by_streams_and_weights(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from sttr.realtime.checkpoint_bundle import bundle_for_checkpoint
+
+    monkeypatch.setenv("STTR_CACHE", str(tmp_path / "cache"))
+    a, b = tmp_path / "a.pt", tmp_path / "b.pt"
+    a.write_bytes(b"a"), b.write_bytes(b"b")
+    commands = []
+
+    def fake_export(cmd, **kw):  # what sttr export would leave: a bundle.json in --out
+        commands.append(cmd)
+        out = Path(cmd[cmd.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "bundle.json").write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_export)
+    folders = [bundle_for_checkpoint(a), bundle_for_checkpoint([a, b]), bundle_for_checkpoint([b, a]),
+               bundle_for_checkpoint([a, b], weights=[1, 0.5])]
+    assert len(set(folders)) == 4 and len(commands) == 4
+    assert commands[1][-5:] == [str(a), str(b), "--out", str(folders[1]), "--overwrite"]
+    assert commands[3][commands[3].index("--weights"):] == ["--weights", "1.0", "0.5"]
+    assert bundle_for_checkpoint([a, b], weights=[1, 0.5]) == folders[3] and len(commands) == 4  # reused
+
+
+@pytest.mark.parametrize("argv", [["--checkpoint", "a.pt", "--weights", "1"],
+                                  ["--checkpoint", "a.pt", "b.pt", "--weights", "1"],
+                                  ["--weights", "1", "1"]])
+def test_fusion_weights_must_match_the_checkpoints(argv, capsys):
+    rc = live.main([*argv, "--no-pub", "-q", "--openpose-dir", "x"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "--weights: one weight per --checkpoint of a fusion" in err and len(err.splitlines()) == 1
+
+
 def test_missing_checkpoint_is_one_line_error(capsys, tmp_path):
     rc = live.main(["--checkpoint", str(tmp_path / "none.pt"), "--no-pub", "-q"])
     err = capsys.readouterr().err.strip()
