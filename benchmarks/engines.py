@@ -87,14 +87,29 @@ def _engines(bundle: Path, args) -> dict:
     return out
 
 
+def _model_name(entry: dict) -> str:
+    """The attention placement of the network (`both`, `spatial`, ...), or of each stream of a fused bundle."""
+    if entry.get("streams"):
+        return "fusion of " + " + ".join(str(s["config"].get("attention")) for s in entry["streams"])
+    return str(entry["config"].get("attention"))
+
+
 def _eager(bundle: Path, threads: int | None):
     import torch
 
+    from sttr.model.bundle import read_bundle
     from sttr.model.checkpoint import load_checkpoint
+    from sttr.model.fusion import load_fused
 
     if threads:
         torch.set_num_threads(threads)
-    model = load_checkpoint(bundle / "model.pt").build_model()
+    info = read_bundle(bundle)
+    if info.fusion:  # a fused bundle: its streams, summed as the graph does
+        model = load_fused(info.fusion, info.root, info.input.layout)
+    elif info.checkpoint_path is None:
+        raise SystemExit(f"{bundle} holds no checkpoint for the eager baseline (exported with --no-checkpoint)")
+    else:
+        model = load_checkpoint(info.checkpoint_path).build_model()
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -148,7 +163,7 @@ def run(args) -> dict:
             rows[name].update(top1_agreement=agree["top1_agreement"], max_abs_logit_diff=agree["max_abs_logit_diff"])
         floor = _fp32_floor(bundle, pair, args.threads)
         return {"bundle": str(bundle) if args.bundle else f"temporary, from {args.checkpoint or args.preset}",
-                "model": info.data["model"]["config"].get("attention"), "input": spec.to_dict(),
+                "model": _model_name(info.data["model"]), "input": spec.to_dict(),
                 "real_windows": len(ws), "batch": args.batch, "rounds": args.rounds, "repeats": repeats,
                 "calibration": {k: v.get("held_out") for k, v in info.data["calibration"].items()
                                 if isinstance(v, dict) and "held_out" in v},
@@ -181,11 +196,19 @@ def _fp32_floor(bundle: Path, window: np.ndarray, threads: int | None) -> dict:
 
     from model_speed import attainable_gflops  # beside this script
 
+    from sttr.model.bundle import read_bundle
     from sttr.model.checkpoint import load_checkpoint
+    from sttr.model.fusion import load_fused
 
     if threads:
         torch.set_num_threads(threads)
-    model = load_checkpoint(bundle / "model.pt").build_model()
+    info = read_bundle(bundle)
+    if info.fusion:  # a fused bundle: its streams, summed as the graph does
+        model = load_fused(info.fusion, info.root, info.input.layout)
+    elif info.checkpoint_path is None:
+        raise SystemExit(f"{bundle} holds no checkpoint for the eager baseline (exported with --no-checkpoint)")
+    else:
+        model = load_checkpoint(info.checkpoint_path).build_model()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.from_numpy(window))
     rate = attainable_gflops(torch.device("cpu"))

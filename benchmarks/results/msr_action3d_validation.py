@@ -87,7 +87,22 @@ def main():
 
 
 def _fuse(a):
-    """Summed validation logits of finished trials (same bench, folds and samples), per stream."""
+    """Summed validation logits of finished trials (same bench, folds and samples), per stream; `TAG:STREAM` entries
+    fuse different streams (e.g. S-TR seeds with an AGCN seed) into one sum, reported as `mixed`."""
+    if any(":" in t for t in a.fuse):
+        pairs = [t.split(":", 1) if ":" in t else (t, a.streams[0]) for t in a.fuse]
+        parts = [np.load(W / "tune" / tag / f"{a.bench}_val_logits.npz") for tag, _ in pairs]
+        y = parts[0]["y"]
+        if any(not np.array_equal(p["y"], y) for p in parts):
+            raise SystemExit("the trials were not scored on the same validation samples")
+        single = [round(100 * float((p[s].argmax(1) == y).mean()), 2) for p, (_, s) in zip(parts, pairs)]
+        fused = sum(p[s] for p, (_, s) in zip(parts, pairs))
+        res = {"tag": a.tag, "bench": a.bench, "fused_tags": a.fuse, "n_val": int(len(y)), "mixed_single": single,
+               "mixed": round(100 * float((fused.argmax(1) == y).mean()), 2)}
+        print(json.dumps(res))
+        with open(W / "tune_results.jsonl", "a") as f:
+            f.write(json.dumps(res) + "\n")
+        return 0
     parts = [np.load(W / "tune" / tag / f"{a.bench}_val_logits.npz") for tag in a.fuse]
     y = parts[0]["y"]
     if any(not np.array_equal(p["y"], y) for p in parts):
