@@ -142,7 +142,7 @@ def _input_spec(src: ModelSource, opts: ExportOptions) -> InputSpec:
 def _parity_windows(spec: InputSpec, T: int, opts: ExportOptions) -> tuple[np.ndarray, np.ndarray | None, str]:
     if opts.data is None:
         return synthetic_windows(min(opts.samples, 8), spec.C, T, spec.V, spec.M), None, "synthetic"
-    ws = load_windows(opts.data, T=T, M=spec.M, preprocess=spec.preprocess, limit=opts.samples)
+    ws = load_windows(opts.data, T=T, M=spec.M, preprocess=spec.preprocess, limit=opts.samples, C=spec.C, V=spec.V)
     return ws.windows, ws.labels if ws.has_labels else None, ws.source
 
 

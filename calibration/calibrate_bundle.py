@@ -63,6 +63,15 @@ class CalibrateOptions:
     symmetric_activations: bool = True
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if int(self.samples) < 1:
+            raise ValueError(f"samples (--samples) must be >= 1, got {self.samples}")
+        if not 0.0 <= float(self.min_agreement) <= 1.0:
+            raise ValueError(f"min_agreement (--min-agreement) is a fraction in [0, 1] (0.99 = 99 %), got "
+                             f"{self.min_agreement}")
+        if not 0.0 < float(self.holdout) < 1.0:
+            raise ValueError(f"holdout (--holdout) is the fraction of clips held out, in (0, 1), got {self.holdout}")
+
 
 def _floor(report: dict[str, Any], floor: float, what: str) -> None:
     agreement = report["top1_agreement"]
@@ -76,7 +85,7 @@ def _floor(report: dict[str, Any], floor: float, what: str) -> None:
 def _load(info: BundleInfo, opts: CalibrateOptions) -> tuple[WindowSet, WindowSet]:
     spec = info.input
     T = spec.T or int(spec.preprocess.get("window") or 300)
-    ws = load_windows(opts.data, T=T, M=spec.M, preprocess=spec.preprocess)
+    ws = load_windows(opts.data, T=T, M=spec.M, preprocess=spec.preprocess, C=spec.C, V=spec.V)
     info.check_window_shape(ws.windows.shape)
     cal, held = split_holdout(ws, opts.holdout, opts.seed)
     if len(cal) > opts.samples:

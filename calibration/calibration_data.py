@@ -124,7 +124,8 @@ def _generated_split(folder: Path) -> Path | None:
 
 
 def load_windows(source: str | Path, *, T: int, M: int, preprocess: Mapping[str, Any] | None = None,
-                 stride: int | None = None, limit: int | None = None) -> WindowSet:
+                 stride: int | None = None, limit: int | None = None, C: int | None = None,
+                 V: int | None = None) -> WindowSet:
     """Read real windows from `source` (see the module docstring), shaped for a bundle (C, T, V, M).
 
     Args:
@@ -134,6 +135,7 @@ def load_windows(source: str | Path, *, T: int, M: int, preprocess: Mapping[str,
         preprocess: The bundle's preprocess dict (applied to raw clips only; generated data is already normalised).
         stride: Frames between consecutive windows of a raw clip (default T/2).
         limit: Keep at most this many windows, spread evenly over the set.
+        C, V: Channels and joints the windows must have (None: not checked).
 
     Raises:
         FileNotFoundError: `source` does not exist or holds nothing readable.
@@ -155,8 +157,13 @@ def load_windows(source: str | Path, *, T: int, M: int, preprocess: Mapping[str,
         ws = _ntu_windows(files, _spec_for(preprocess, T, M), stride)
     else:
         ws = _npy_windows(files)
-    if ws.windows.shape[2] != T or ws.windows.shape[4] != M:
-        raise ValueError(f"{source}: windows have shape {ws.windows.shape[1:]}, the bundle needs T={T}, M={M}")
+    _, C_got, T_got, V_got, M_got = ws.windows.shape
+    wrong = [f"{name} = {got} (needs {want})" for name, got, want in (("C", C_got, C), ("T", T_got, T),
+                                                                      ("V", V_got, V), ("M", M_got, M))
+             if want is not None and got != want]
+    if wrong:
+        raise ValueError(f"{source}: windows are (C, T, V, M) = {tuple(ws.windows.shape[1:])}: {', '.join(wrong)}"
+                         + (" - data of another skeleton layout?" if V is not None and V_got != V else ""))
     if limit is not None and len(ws) > limit:
         ws = ws.subset(np.unique(np.linspace(0, len(ws) - 1, limit).round().astype(np.int64)))
     log.info("read %d windows from %s", len(ws), ws.source)

@@ -59,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_int8 and not args.fp16 and args.no_temperature:
         print("sttr calibrate: nothing to do (--no-int8 and --no-temperature without --fp16)", file=sys.stderr)
         return 2
-    opts = CalibrateOptions(data=args.data, samples=args.samples, method=args.method,
-                            min_agreement=args.min_agreement, int8=not args.no_int8, fp16=args.fp16,
-                            temperature=not args.no_temperature, holdout=args.holdout,
-                            symmetric_activations=not args.asymmetric)
+    try:
+        opts = CalibrateOptions(data=args.data, samples=args.samples, method=args.method,
+                                min_agreement=args.min_agreement, int8=not args.no_int8, fp16=args.fp16,
+                                temperature=not args.no_temperature, holdout=args.holdout,
+                                symmetric_activations=not args.asymmetric)
+    except ValueError as err:
+        print(f"sttr calibrate: {err}", file=sys.stderr)
+        return 2
     try:
         bundle = calibrate_bundle(args.bundle, opts)
     except (AgreementFloorError, BundleError, FileNotFoundError, ValueError) as err:

@@ -49,7 +49,23 @@ def test_generated_split(tmp_path):
 
 def test_wrong_shape_and_missing_source(tmp_path):
     np.save(tmp_path / "a.npy", np.zeros((3, 32, 25, 2), dtype=np.float32))
-    with pytest.raises(ValueError, match="T=64"):
+    with pytest.raises(ValueError, match=r"windows are \(C, T, V, M\) = \(3, 32, 25, 2\): T = 32 \(needs 64\)$"):
         load_windows(tmp_path, T=T, M=2)
+    np.save(tmp_path / "a.npy", np.zeros((3, 64, 15, 1), dtype=np.float32))  # Florence 3D windows, NTU bundle
+    with pytest.raises(ValueError, match=r"V = 15 \(needs 25\), M = 1 \(needs 2\) - data of another skeleton "
+                                         r"layout\?"):
+        load_windows(tmp_path, T=T, M=2, C=3, V=25)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_windows(tmp_path / "nope", T=T, M=2)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("samples", 0, r"samples \(--samples\) must be >= 1"),
+    ("min_agreement", 99.0, r"min_agreement \(--min-agreement\) is a fraction in \[0, 1\] \(0.99 = 99 %\)"),
+    ("holdout", 1.0, r"holdout \(--holdout\) is the fraction of clips held out"),
+])
+def test_calibrate_options_out_of_range_are_named(field, value, message):
+    from sttr.calibration.calibrate_bundle import CalibrateOptions
+
+    with pytest.raises(ValueError, match=message):
+        CalibrateOptions(data="x", **{field: value})
