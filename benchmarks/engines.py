@@ -94,22 +94,23 @@ def _model_name(entry: dict) -> str:
     return str(entry["config"].get("attention"))
 
 
+def _eager_network(bundle: Path):
+    """The bundle's network in PyTorch (a fused bundle: its streams, summed as the graph does)."""
+    from sttr.model.bundle import read_bundle
+    from sttr.model.fusion import load_bundle_network
+
+    try:
+        return load_bundle_network(read_bundle(bundle))
+    except ValueError as err:
+        raise SystemExit(f"no eager baseline: {err}") from None
+
+
 def _eager(bundle: Path, threads: int | None):
     import torch
 
-    from sttr.model.bundle import read_bundle
-    from sttr.model.checkpoint import load_checkpoint
-    from sttr.model.fusion import load_fused
-
     if threads:
         torch.set_num_threads(threads)
-    info = read_bundle(bundle)
-    if info.fusion:  # a fused bundle: its streams, summed as the graph does
-        model = load_fused(info.fusion, info.root, info.input.layout)
-    elif info.checkpoint_path is None:
-        raise SystemExit(f"{bundle} holds no checkpoint for the eager baseline (exported with --no-checkpoint)")
-    else:
-        model = load_checkpoint(info.checkpoint_path).build_model()
+    model = _eager_network(bundle)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -196,19 +197,9 @@ def _fp32_floor(bundle: Path, window: np.ndarray, threads: int | None) -> dict:
 
     from model_speed import attainable_gflops  # beside this script
 
-    from sttr.model.bundle import read_bundle
-    from sttr.model.checkpoint import load_checkpoint
-    from sttr.model.fusion import load_fused
-
     if threads:
         torch.set_num_threads(threads)
-    info = read_bundle(bundle)
-    if info.fusion:  # a fused bundle: its streams, summed as the graph does
-        model = load_fused(info.fusion, info.root, info.input.layout)
-    elif info.checkpoint_path is None:
-        raise SystemExit(f"{bundle} holds no checkpoint for the eager baseline (exported with --no-checkpoint)")
-    else:
-        model = load_checkpoint(info.checkpoint_path).build_model()
+    model = _eager_network(bundle)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.from_numpy(window))
     rate = attainable_gflops(torch.device("cpu"))

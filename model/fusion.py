@@ -16,7 +16,7 @@ from torch import nn
 
 from .skeleton import Layout, get_layout
 
-__all__ = ["Ensemble", "JointsToBones", "stream_transform", "load_fused", "fuse_scores"]
+__all__ = ["Ensemble", "JointsToBones", "stream_transform", "load_fused", "load_bundle_network", "fuse_scores"]
 
 
 class JointsToBones(nn.Module):
@@ -132,3 +132,19 @@ def load_fused(fusion: Mapping[str, Any], root: str | Path, layout: str | Layout
         transforms.append(stream_transform(layout, fusion["window_bones"], stream["bones"],
                                            bool(stream.get("legacy_bones", False))))
     return Ensemble(models, weights, transforms).to(device).eval()
+
+
+def load_bundle_network(bundle: Any, device: str | torch.device = "cpu") -> nn.Module:
+    """The PyTorch network of a verified bundle (`sttr.model.bundle.BundleInfo`), in eval mode: its fusion, or the
+    single network of `model.pt`.
+
+    Raises:
+        ValueError: the bundle holds no checkpoint (exported with --no-checkpoint).
+    """
+    from .checkpoint import load_checkpoint
+
+    if bundle.fusion:
+        return load_fused(bundle.fusion, bundle.root, bundle.input.layout, device)
+    if bundle.checkpoint_path is None:
+        raise ValueError(f"bundle {bundle.root} holds no checkpoint (exported with --no-checkpoint)")
+    return load_checkpoint(bundle.checkpoint_path).build_model(device)

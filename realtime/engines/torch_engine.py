@@ -32,13 +32,9 @@ def import_torch():
 
 
 def _load_network(bundle: BundleInfo, device):
-    # The checkpoint and fusion modules need torch, so they are resolved at run time, like torch itself: realtime
-    # keeps importing only model's numpy modules.
-    if bundle.fusion:
-        fusion = importlib.import_module("sttr.model.fusion")
-        return fusion.load_fused(bundle.fusion, bundle.root, bundle.input.layout, device)
-    checkpoint = importlib.import_module("sttr.model.checkpoint")
-    return checkpoint.load_checkpoint(bundle.checkpoint_path).build_model(device)
+    # The fusion module needs torch, so it is resolved at run time, like torch itself: realtime keeps importing only
+    # model's numpy modules.
+    return importlib.import_module("sttr.model.fusion").load_bundle_network(bundle, device)
 
 
 class TorchEngine(Engine):
