@@ -30,12 +30,12 @@ def _common_preprocess(sources: Sequence[ModelSource], paths: Sequence[Path]) ->
         if diffs:
             raise ValueError(f"cannot fuse {paths[0].name} and {path.name}: their windows are prepared differently "
                              f"({'; '.join(diffs)})")
-    forms = {src.preprocess.get("bones", "none") for src in sources}
-    window_bones = forms.pop() if len(forms) == 1 else "none"
-    legacy = {bool(src.preprocess.get("legacy_bones", False)) for src in sources}
+    # one form shared by every stream (bones mode and its legacy flag) is the bundle's; otherwise joints, from which
+    # each stream derives its own form in the graph
+    forms = {(src.preprocess.get("bones", "none"), bool(src.preprocess.get("legacy_bones", False))) for src in sources}
+    window_bones, legacy = forms.pop() if len(forms) == 1 else ("none", False)
     common = {k: v for k, v in first.items() if k != "channels"}  # re-derived from the window form
-    common.update(bones=window_bones,
-                  legacy_bones=legacy.pop() if window_bones != "none" and len(legacy) == 1 else False)
+    common.update(bones=window_bones, legacy_bones=legacy)
     windows = {int(src.preprocess.get("window", 0)) for src in sources}
     common["window"] = int(first["window"]) if len(windows) == 1 else None
     return common

@@ -31,6 +31,7 @@ class JointsToBones(nn.Module):
         super().__init__()
         self.layout = get_layout(layout)
         self.concat = concat
+        self.legacy = legacy
         self.register_buffer("parents", torch.tensor(self.layout.bone_parents, dtype=torch.long), persistent=False)
         score = [c not in ("x", "y", "z") and not legacy for c in self.layout.channels]
         self.averages_scores = any(score)

@@ -136,6 +136,14 @@ def test_streams_of_one_form_keep_it(streams, tmp_path):
     assert src.preprocess["bones"] == "merge" and src.in_channels == 6
 
 
+def test_streams_of_one_bones_mode_but_other_legacy_flags_take_joints(streams, tmp_path):
+    bones = streams[1]
+    legacy = _variant(bones, tmp_path / "legacy_bones.pt", legacy_bones=True)
+    src = load_fused_source([bones, legacy])
+    assert (src.preprocess["bones"], src.preprocess["legacy_bones"], src.in_channels) == ("none", False, 3)
+    assert [t.legacy for t in src.model.transforms] == [False, True]
+
+
 def _variant(path, dst, **preprocess_changes):
     ckpt = load_checkpoint(path)
     model = ckpt.build_model()
