@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, Mapping, get_args
 
-__all__ = ["RAW_CONCAT_UNIT", "STTRConfig", "PRESETS", "preset", "AttentionPlacement", "GraphConvKind", "AgcnGraph"]
+__all__ = ["RAW_CONCAT_UNIT", "STTRConfig", "PRESETS", "preset", "AttentionPlacement", "GraphConvKind", "AgcnGraph", "MotionInput"]
 
 # with concat_original the raw coordinates join the input of the unit with this index (spec §1.2)
 RAW_CONCAT_UNIT = 3
@@ -24,6 +24,9 @@ GraphConvKind = Literal["gcn", "agcn"]
 # Fixed graph of the adaptive GCN: 'skeleton' = the intended A_graph + PA; 'constant' = the reference's
 # accidental constant 1e-6 graph (spec §1.4 / §9.1), needed to reproduce released `*-agcn` checkpoints.
 AgcnGraph = Literal["skeleton", "constant"]
+# Temporal differences of the input (not in the reference): 'none'; 'append' = C input channels plus their C
+# frame-to-frame differences; 'only' = the differences alone (the "motion" streams of multi-stream GCNs).
+MotionInput = Literal["none", "append", "only"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,9 @@ class STTRConfig:
         window_blocks: Windowed-TSA block lengths for the 1st/2nd/3rd stage width (`dim_block1/2/3`).
         mask_learning: Learnable mask on the adjacency of the partition GCN (`mask_learning`).
         temporal_kernel_size: Kernel of the backbone TCNs (`temporal_kernel_size`).
+        motion: Frame-to-frame differences of the input computed inside the network (not in the reference):
+            'none', 'append' (the window and its differences, 2C channels) or 'only' (the differences). The
+            window stays (N, in_channels, T, V, M), so bundles and the live path need nothing else.
     """
 
     num_classes: int = 60
@@ -95,6 +101,7 @@ class STTRConfig:
     window_blocks: tuple[int, int, int] = field(default=(10, 30, 75))
     mask_learning: bool = True
     temporal_kernel_size: int = 9
+    motion: MotionInput = "none"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "window_blocks", tuple(int(b) for b in self.window_blocks))
@@ -102,7 +109,7 @@ class STTRConfig:
 
     def _validate(self) -> None:
         for name, choices in (("attention", AttentionPlacement), ("graph_conv", GraphConvKind),
-                              ("agcn_graph", AgcnGraph)):
+                              ("agcn_graph", AgcnGraph), ("motion", MotionInput)):
             if getattr(self, name) not in get_args(choices):
                 raise ValueError(f"STTRConfig.{name}: expected one of {get_args(choices)}, got {getattr(self, name)!r}")
         for name in ("num_classes", "in_channels", "num_joints", "num_persons", "base_channels", "num_heads",
@@ -142,6 +149,11 @@ class STTRConfig:
         """True when TSA replaces the TCN in the attention units."""
         return self.attention in ("temporal", "both")
 
+    @property
+    def network_channels(self) -> int:
+        """Channels the network computes on: in_channels, doubled when `motion='append'`."""
+        return self.in_channels * (2 if self.motion == "append" else 1)
+
     def stage_widths(self) -> tuple[int, int, int]:
         """Output channels of the three stages (64, 128, 256 for the reference; x2 with double_channel)."""
         base = self.base_channels * (2 if self.double_channel else 1)
@@ -153,10 +165,10 @@ class STTRConfig:
         plan = [(w1, w1, 1, 0)] * 3 + [(w1, w2, 2, 1), (w2, w2, 1, 1), (w2, w2, 1, 1),
                                          (w2, w3, 2, 2), (w3, w3, 1, 2), (w3, w3, 1, 2)]
         if self.attention_in_all_layers:
-            plan = [(self.in_channels, w1, 1, 0)] + plan
+            plan = [(self.network_channels, w1, 1, 0)] + plan
         if self.concat_original:
             cin, cout, stride, stage = plan[RAW_CONCAT_UNIT]
-            plan[RAW_CONCAT_UNIT] = (cin + self.in_channels, cout, stride, stage)
+            plan[RAW_CONCAT_UNIT] = (cin + self.network_channels, cout, stride, stage)
         return plan
 
     # ------------------------------------------------------------------ serialisation

@@ -61,7 +61,7 @@ class STTR(nn.Module):
         self.layout = get_layout(cfg.layout)
         adjacency = spatial_adjacency(self.layout)
         fixed = adjacency if cfg.agcn_graph == "skeleton" else np.full_like(adjacency, 1e-6)
-        c, v, m = cfg.in_channels, cfg.num_joints, cfg.num_persons
+        c, v, m = cfg.network_channels, cfg.num_joints, cfg.num_persons
         self.input_norm = nn.BatchNorm1d(m * v * c) if cfg.input_norm else None
 
         def graph_conv(cin: int, cout: int) -> nn.Module:
@@ -172,6 +172,13 @@ class STTR(nn.Module):
             self.check_length(t)
             self._length_ok.add(t)
 
+    def _with_motion(self, x: torch.Tensor) -> torch.Tensor:
+        """The window with its frame-to-frame differences (config.motion); the last frame's difference is 0."""
+        if self.config.motion == "none":
+            return x
+        diff = torch.cat([x[:, :, 1:] - x[:, :, :-1], torch.zeros_like(x[:, :, :1])], dim=2)
+        return diff if self.config.motion == "only" else torch.cat([x, diff], dim=1)
+
     def _fold(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(N, C, T, V, M) -> data-normalised (N*M, C, T, V) and, with concat_original, the raw copy.
 
@@ -179,6 +186,7 @@ class STTR(nn.Module):
         projections are then plain matmuls on contiguous token rows, and the temporal convs run oneDNN's
         channels-last kernels. Every block keeps that order, so the network makes no layout copies between blocks.
         """
+        x = self._with_motion(x)
         n, c, t, v, m = x.shape
 
         def folded(y: torch.Tensor) -> torch.Tensor:  # (N, C, T, V, M) -> (N*M, C, T, V) channels-last
