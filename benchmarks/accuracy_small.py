@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -80,6 +81,16 @@ def _generate(dataset: str, data: Path, cache: Path, window: int, bones: bool, b
         generate_natops(data / "NATOPS", cache / dataset, window=window, bones=bones)
 
 
+def stream_spec(stream: str) -> tuple[str, list[str]]:
+    """`PRESET[:KEY=VALUE...]` -> (preset, overrides), e.g. 's-tr-bones:model.motion=only' -> ('s-tr-bones',
+    ['model.motion=only']): a stream that is a preset with some config keys changed."""
+    preset, *overrides = stream.split(":")
+    bad = [o for o in overrides if "=" not in o]
+    if not preset or bad:
+        raise SystemExit(f"stream {stream!r}: expected PRESET[:KEY=VALUE...], e.g. s-tr-bones:model.motion=only")
+    return preset, overrides
+
+
 def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: list[str], stream: str | None,
            reuse: bool, seed: int | None = None) -> dict:
     import yaml
@@ -88,12 +99,15 @@ def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: lis
     from sttr.training.trainer import Trainer
 
     base = load_config(REPO / "configs" / f"small_{dataset}.yaml", overrides)
+    preset, stream_overrides = stream_spec(stream) if stream else (None, [])
     own = stream is None or stream == base.model.get("preset")
     own_seed = seed is None or seed == base.seed
-    run_dir = work / dataset / (benchmark + ("" if own else f"__{stream}") + ("" if own_seed else f"__seed{seed}"))
+    tag = "" if own else "__" + re.sub(r"[^\w.+-]", "_", stream)
+    run_dir = work / dataset / (benchmark + tag + ("" if own_seed else f"__seed{seed}"))
     cfg = load_config(REPO / "configs" / f"small_{dataset}.yaml",
                       [f"data.root={cache / dataset / benchmark}", f"work_dir={run_dir}", *overrides,
-                       *([] if own else [f"model.preset={stream}"]), *([] if own_seed else [f"seed={seed}"])])
+                       *([] if own else [f"model.preset={preset}", *stream_overrides]),
+                       *([] if own_seed else [f"seed={seed}"])])
     metrics_file, config_file = run_dir / "test" / "test_metrics.json", run_dir / "config.yaml"
     start = time.perf_counter()
     if reuse and metrics_file.is_file() and config_file.is_file() and \
@@ -106,7 +120,7 @@ def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: lis
         train_s = time.perf_counter() - start
     return {"dataset": dataset, "benchmark": benchmark, "top1": 100 * test["top1"], "top5": 100 * test["top5"],
             "num_test": test["num_samples"], "epochs": epochs, "train_s": train_s,
-            "preset": cfg.model.get("preset"), "seed": cfg.seed, "model": cfg.model, "window": cfg.data.window,
+            "preset": stream or cfg.model.get("preset"), "seed": cfg.seed, "model": cfg.model, "window": cfg.data.window,
             "scores": str(run_dir / "test" / "test_scores.pkl"), "labels": str(cache / dataset / benchmark)}
 
 
@@ -160,8 +174,9 @@ def main(argv: list[str] | None = None) -> int:
                    choices=["msr_action3d", "florence3d", "natops"])
     p.add_argument("--folds", default="1-10", help="Florence leave-one-actor-out folds, e.g. 1-10 or 1,2,3")
     p.add_argument("--set", nargs="*", default=[], dest="overrides", help="config overrides for every run")
-    p.add_argument("--streams", nargs="+", help="presets to train per run (e.g. s-tr-bones t-tr-bones); with more "
-                   "than one, their test scores are also fused by sample name (default: the config's preset)")
+    p.add_argument("--streams", nargs="+", help="presets to train per run (e.g. s-tr-bones t-tr-bones), each "
+                   "optionally with config keys changed (s-tr-bones:model.motion=only); with more than one, their "
+                   "test scores are also fused by sample name (default: the config's preset)")
     p.add_argument("--seeds", nargs="+", type=int, help="train every stream with each of these seeds and fuse all "
                    "their test scores (an ensemble; default: the config's seed only)")
     p.add_argument("--only", nargs="+", help="run only these benchmarks (e.g. as1 as2 as3 cs split_1 loao_1 uea)")
