@@ -25,7 +25,7 @@ from .logging_utils import progress
 from .pickle_files import read_pickle
 
 __all__ = ["predict", "accuracy_metrics", "save_scores", "load_scores", "save_confusion_csv", "save_confusion_png",
-           "autocast", "atomic_write_bytes", "evaluate_checkpoint"]
+           "autocast", "atomic_write_bytes", "evaluate_checkpoint", "write_evaluation"]
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +174,6 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "
     Returns:
         The metrics (top1, top5, per_class, num_samples) plus the paths written.
     """
-    import json
-
     from sttr.model.checkpoint import load_checkpoint
 
     from .distributed import resolve_device
@@ -189,14 +187,29 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "
     loader = DataLoader(feeder, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     indices, logits, labels = predict(model, loader, dev, precision=precision, show_progress=show_progress)
     label_names = list(ckpt.labels) or feeder.meta.label_names
+    return write_evaluation(out_dir, split, [feeder.names[i] for i in indices], logits, labels, label_names,
+                            title=f"{Path(data).name} {split}")
+
+
+def write_evaluation(out_dir: str | Path, prefix: str, names: Sequence[str], logits: np.ndarray,
+                     labels: Sequence[int], label_names: Sequence[str], *, title: str = "") -> dict[str, Any]:
+    """Metrics of logits (N, K) against labels, written into `out_dir` as `<prefix>_scores.pkl` (sample name ->
+    logits), `<prefix>_confusion.csv` / `.png` and `<prefix>_metrics.json`.
+
+    Returns:
+        The metrics (top1, top5, per_class, num_samples), the label names and the paths written.
+    """
+    import json
+
+    label_names = list(label_names)
     metrics = accuracy_metrics(logits, labels, num_classes=logits.shape[1])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"scores": out / f"{split}_scores.pkl", "confusion_csv": out / f"{split}_confusion.csv",
-             "confusion_png": out / f"{split}_confusion.png", "metrics": out / f"{split}_metrics.json"}
-    save_scores(paths["scores"], [feeder.names[i] for i in indices], logits)
+    paths = {"scores": out / f"{prefix}_scores.pkl", "confusion_csv": out / f"{prefix}_confusion.csv",
+             "confusion_png": out / f"{prefix}_confusion.png", "metrics": out / f"{prefix}_metrics.json"}
+    save_scores(paths["scores"], names, logits)
     save_confusion_csv(paths["confusion_csv"], metrics["confusion"], label_names)
-    save_confusion_png(paths["confusion_png"], metrics["confusion"], label_names, title=f"{Path(data).name} {split}")
+    save_confusion_png(paths["confusion_png"], metrics["confusion"], label_names, title=title)
     report = {k: v for k, v in metrics.items() if k != "confusion"}
     report["label_names"] = label_names
     atomic_write_bytes(paths["metrics"], json.dumps(report, indent=2).encode("utf-8"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 # verb -> (module with `main(argv) -> int`, one-line help, extra to install when its imports fail)
 VERBS: dict[str, tuple[str, str, str]] = {
@@ -17,8 +18,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
                 "train"),
     "train": ("sttr.training.cli.train", "train a model from a YAML config (resumable, multi-GPU with torchrun)",
               "train"),
-    "eval": ("sttr.training.cli.eval", "evaluate a checkpoint: top-1/top-5, per-class, confusion matrix, scores",
-             "train"),
+    "eval": ("sttr.training.cli.eval", "evaluate a checkpoint (PyTorch) or a bundle (ONNX, per precision): top-1/top-5, "
+             "per-class, confusion matrix, scores", "train"),
     "ensemble": ("sttr.training.cli.ensemble", "fuse score files of several streams (S-TR + T-TR, joints + bones)",
                  "train"),
     "export": ("sttr.calibration.cli.export", "export a checkpoint to an ONNX bundle checked against PyTorch",
@@ -31,6 +32,15 @@ VERBS: dict[str, tuple[str, str, str]] = {
               "engine call", "live"),
     "sub": ("sttr.realtime.cli.sub", "print the predictions published by sttr-live", "live"),
 }
+
+
+# verbs whose argument may instead be an exported bundle folder: evaluated with the bundle's ONNX files
+BUNDLE_VERBS: dict[str, tuple[str, str]] = {"eval": ("sttr.calibration.cli.eval_bundle", "export")}
+
+
+def _names_a_bundle(args: list[str]) -> bool:
+    """True when an argument is a folder with a bundle.json (a generated dataset or an output folder has none)."""
+    return any((Path(arg) / "bundle.json").is_file() for arg in args if not arg.startswith("-"))
 
 
 def _usage() -> str:
@@ -52,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sttr: unknown verb {verb!r}\n\n{_usage()}", file=sys.stderr)
         return 2
     module_name, _, extra = VERBS[verb]
+    if verb in BUNDLE_VERBS and _names_a_bundle(rest):
+        module_name, extra = BUNDLE_VERBS[verb]
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
