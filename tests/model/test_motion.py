@@ -79,3 +79,11 @@ def test_motion_round_trips_and_exports(tmp_path):
     with torch.no_grad():
         want = loaded(torch.from_numpy(x)).numpy()
     assert np.abs(got - want).max() < 1e-4 * max(1.0, np.abs(want).max())
+    from sttr.model.bundle import read_bundle
+
+    x[..., 1] = 0  # the single-person graph (slot 0 only, the empty slot's features from a buffer)
+    p1 = ort.InferenceSession(str(read_bundle(tmp_path / "b").single_person_path("fp32")),
+                              providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        want = loaded(torch.from_numpy(x)).numpy()
+    assert np.abs(p1 - want).max() < 1e-4 * max(1.0, np.abs(want).max())
