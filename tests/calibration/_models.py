@@ -32,10 +32,11 @@ def shared_data_or_none(request) -> Path | None:
 
 
 def make_checkpoint(path: Path, windows: np.ndarray | None, labels: np.ndarray | None, *, seed: int = 0,
-                    steps: int = 0, bones: str = "none") -> Path:
+                    steps: int = 0, bones: str = "none", motion: str = "none") -> Path:
     """A nano STTR (60 classes): batch-norm statistics from `windows` (so activations are realistically scaled),
     then `steps` Adam steps on their labels (0 by default: the shared 2-core machine makes training slow).
-    `bones` (`merge` or `only`): a network trained on that form, its windows derived from the joint `windows`."""
+    `bones` (`merge` or `only`): a network trained on that form, its windows derived from the joint `windows`.
+    `motion`: the network's own frame differences (`STTRConfig.motion`)."""
     import torch
 
     from sttr.calibration.bundle_writer import synthetic_windows
@@ -46,7 +47,7 @@ def make_checkpoint(path: Path, windows: np.ndarray | None, labels: np.ndarray |
 
     torch.manual_seed(seed)
     form = stream_transform("ntu25", "none", bones) or torch.nn.Identity()
-    model = STTR(preset("nano", num_classes=60, in_channels=6 if bones == "merge" else 3))
+    model = STTR(preset("nano", num_classes=60, in_channels=6 if bones == "merge" else 3, motion=motion))
     if windows is None:
         windows = synthetic_windows(16, 3, T, 25, 2, seed=seed)
         labels = np.arange(16) % 4

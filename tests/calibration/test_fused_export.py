@@ -24,11 +24,12 @@ WEIGHTS = (1.0, 0.6)
 
 @pytest.fixture(scope="module")
 def streams(request, tmp_path_factory):
-    """A joints stream and a joints ‖ bones stream (nano, statistics from real NTU windows when present)."""
+    """A joints stream that also computes its motion (`motion='append'`) and a joints ‖ bones stream (nano,
+    statistics from real NTU windows when present)."""
     ws = real_windows(shared_data_or_none(request))
     windows, labels = (None, None) if ws is None else (ws.windows, ws.labels)
     folder = tmp_path_factory.mktemp("streams")
-    joints = make_checkpoint(folder / "joints.pt", windows, labels, seed=1)
+    joints = make_checkpoint(folder / "joints.pt", windows, labels, seed=1, motion="append")
     bones = make_checkpoint(folder / "bones.pt", windows, labels, seed=2, bones="merge")
     return joints, bones
 
