@@ -128,9 +128,12 @@ class PoseEstimator:
             num_poses=num_poses, min_pose_detection_confidence=min_detection_confidence,
             min_pose_presence_confidence=min_presence_confidence, min_tracking_confidence=min_tracking_confidence,
             result_callback=callback)
+        self._last_ts = -1
         with native_stderr_filtered():  # ~90 lines of LiteRT start-up chatter per landmarker
             self._landmarker = vision.PoseLandmarker.create_from_options(options)
-        self._last_ts = -1
+            if mode == "video":  # the first inference logs 2 more lines: run it here, on an empty image
+                self._landmarker.detect_for_video(self._mp.Image(
+                    image_format=self._mp.ImageFormat.SRGB, data=np.zeros((32, 32, 3), np.uint8)), self._timestamp(0))
 
     def _timestamp(self, timestamp_ms: float) -> int:
         ts = max(int(round(timestamp_ms)), self._last_ts + 1)

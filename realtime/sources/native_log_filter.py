@@ -22,6 +22,9 @@ MEDIAPIPE_NOISE: tuple[re.Pattern[bytes], ...] = tuple(re.compile(p) for p in (
     rb"^INFO: \[",  # LiteRT's info lines: environment, accelerator registry, compiled model
     rb"^WARNING: \[model_load\.cc:\d+\] Sparsity tensors may not yet be fully supported",
     rb"^WARNING: Logging before InitGoogle\(\) is written to STDERR",
+    rb"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU",
+    # glog lines of the first inference (see PoseEstimator's warm-up): an input copy, nothing the user can act on
+    rb"^W\d{4} [\d:.]+ +\d+ inference_runner_litert\.cc:\d+\] Input tensor memory is not aligned",
 ))
 
 
