@@ -120,7 +120,8 @@ def _train(dataset: str, benchmark: str, cache: Path, work: Path, overrides: lis
         train_s = time.perf_counter() - start
     return {"dataset": dataset, "benchmark": benchmark, "top1": 100 * test["top1"], "top5": 100 * test["top5"],
             "num_test": test["num_samples"], "epochs": epochs, "train_s": train_s,
-            "preset": stream or cfg.model.get("preset"), "seed": cfg.seed, "model": cfg.model, "window": cfg.data.window,
+            "preset": stream or cfg.model.get("preset"), "seed": cfg.seed, "model": cfg.model,
+            "window": cfg.data.window,
             "scores": str(run_dir / "test" / "test_scores.pkl"), "labels": str(cache / dataset / benchmark)}
 
 

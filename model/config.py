@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, Mapping, get_args
 
-__all__ = ["RAW_CONCAT_UNIT", "STTRConfig", "PRESETS", "preset", "AttentionPlacement", "GraphConvKind", "AgcnGraph", "MotionInput"]
+__all__ = ["RAW_CONCAT_UNIT", "STTRConfig", "PRESETS", "preset", "AttentionPlacement", "GraphConvKind", "AgcnGraph",
+           "MotionInput"]
 
 # with concat_original the raw coordinates join the input of the unit with this index (spec §1.2)
 RAW_CONCAT_UNIT = 3

@@ -16,7 +16,8 @@ __all__ = ["main", "build_parser"]
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sttr eval", description=__doc__.split("\n\n")[0],
                                 epilog="An exported bundle folder instead of CKPT is evaluated with ONNX Runtime, per "
-                                "precision: sttr eval BUNDLE --data DIR --precision fp32 int8 (sttr eval BUNDLE --help).")
+                                "precision: sttr eval BUNDLE --data DIR --precision fp32 int8 "
+                                "(sttr eval BUNDLE --help).")
     p.add_argument("checkpoint", nargs="?", help="an sttr checkpoint (.pt), e.g. WORK_DIR/best.pt")
     p.add_argument("--checkpoint", dest="checkpoint_option", metavar="CHECKPOINT",
                    help="the same, as an option (as scripts written for earlier versions pass it)")
