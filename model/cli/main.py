@@ -18,8 +18,8 @@ VERBS: dict[str, tuple[str, str, str]] = {
                 "train"),
     "train": ("sttr.training.cli.train", "train a model from a YAML config (resumable, multi-GPU with torchrun)",
               "train"),
-    "eval": ("sttr.training.cli.eval", "evaluate a checkpoint (PyTorch) or a bundle (ONNX, per precision): "
-             "top-1/top-5, per-class, confusion matrix, scores", "train"),
+    "eval": ("sttr.training.cli.eval", "accuracy of a checkpoint, or of a bundle per precision (top-1/5, confusion)",
+             "train"),
     "ensemble": ("sttr.training.cli.ensemble", "fuse score files of several streams (S-TR + T-TR, joints + bones)",
                  "train"),
     "export": ("sttr.calibration.cli.export", "export a checkpoint to an ONNX bundle checked against PyTorch",
