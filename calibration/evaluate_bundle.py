@@ -5,7 +5,8 @@ covers the windows held out from calibration, this covers a full test split (e.g
 With several precisions, each one's top-1 agreement with the first is reported too.
 
 The split's samples are cut to the bundle's window exactly as `sttr eval` cuts them for the checkpoint (the
-feeder's deterministic test-time resize of the valid frames), and streamed in batches, never all in memory.
+feeder's deterministic test-time resize of the valid frames), and streamed in batches, never all in memory. A joints
++ bones split feeds a bundle that takes joints (its leading channels, matched by name).
 """
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ def evaluate_bundle(bundle_dir: str | Path, data: str | Path, split: str = "test
     if len(feeder) == 0:
         raise ValueError(f"{data}: split {split!r} has no samples")
     first = feeder[0][0].numpy()
+    joints = _leading_channels(spec, feeder.channels)
+    if joints is not None and first.shape[0] != spec.C:
+        log.info("the split has channels %s; the bundle takes the first %d", feeder.channels, joints)
+        first = first[:joints]
+    else:
+        joints = None
     got = InputSpec(C=first.shape[0], T=first.shape[1], V=first.shape[2], M=first.shape[3], layout=spec.layout)
     diffs = spec.differences(got)
     bundle_layout = spec.layout if isinstance(spec.layout, str) else spec.layout.get("name")
@@ -64,7 +71,8 @@ def evaluate_bundle(bundle_dir: str | Path, data: str | Path, split: str = "test
     starts = range(0, len(feeder), batch_size)
     for start in progress(starts, total=len(starts), desc=f"eval {split}", enabled=show_progress):
         items = [feeder[i] for i in range(start, min(start + batch_size, len(feeder)))]
-        x = np.ascontiguousarray(np.stack([item[0].numpy() for item in items]), dtype=np.float32)
+        x = np.stack([item[0].numpy() for item in items])
+        x = np.ascontiguousarray(x if joints is None else x[:, :joints], dtype=np.float32)
         for p, sess in sessions.items():
             logits[p].append(sess.run(None, {sess.get_inputs()[0].name: x})[0].astype(np.float32))
         labels += [int(item[1]) for item in items]
@@ -84,3 +92,13 @@ def evaluate_bundle(bundle_dir: str | Path, data: str | Path, split: str = "test
         out["precisions"][p] = report
         log.info("%s %s: top-1 %.4f", split, p, report["top1"])
     return out
+
+
+def _leading_channels(spec: InputSpec, channels: Sequence[str]) -> int | None:
+    """How many leading channels of a split are exactly the bundle's input (joints from a joints + bones split, for
+    a bundle that takes joints, e.g. a fused one that derives bones itself), or None when they are not."""
+    want = [str(c) for c in (spec.preprocess or {}).get("channels") or []]
+    have = [str(c) for c in channels]
+    if len(want) == spec.C and len(have) > len(want) and have[:len(want)] == want:
+        return len(want)
+    return None

@@ -19,14 +19,15 @@ from sttr.model.cli.main import main as sttr_main  # noqa: E402
 from ._models import T  # noqa: E402
 
 
-def _split(folder, windows, labels, split="test", layout="ntu25"):
+def _split(folder, windows, labels, split="test", layout="ntu25", channels=None):
     """A generated split as `sttr gendata` writes it (data, labels, meta)."""
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / f"{split}_data.npy", np.ascontiguousarray(windows, dtype=np.float32))
     names = [f"sample{i:03d}" for i in range(len(windows))]
     with open(folder / f"{split}_label.pkl", "wb") as f:
         pickle.dump((names, [int(v) for v in labels]), f)
-    (folder / f"{split}_meta.json").write_text(json.dumps({"layout": layout}))
+    (folder / f"{split}_meta.json").write_text(json.dumps({"layout": layout, **({"channels": channels} if channels
+                                                                                 else {})}))
     return folder
 
 
@@ -79,8 +80,20 @@ def test_cli_routes_a_bundle_and_names_a_missing_precision(bundle_dir, synthetic
     assert "has no int8 model" in err and "sttr calibrate" in err
 
 
+def test_the_joints_of_a_joints_and_bones_split_feed_a_joints_bundle(bundle_dir, synthetic_split, tmp_path):
+    folder, x = synthetic_split
+    both = np.concatenate([x, synthetic_windows(len(x), 3, T, 25, 2, seed=5)], axis=1)
+    merged = _split(tmp_path / "merged", both, np.arange(10) % 4, channels=["x", "y", "z", "bx", "by", "bz"])
+    got = evaluate_bundle(bundle_dir, merged, out_dir=tmp_path / "a")["precisions"]["fp32"]
+    want = evaluate_bundle(bundle_dir, folder, out_dir=tmp_path / "b")["precisions"]["fp32"]
+    with open(got["scores"], "rb") as f, open(want["scores"], "rb") as g:
+        a, b = pickle.load(f), pickle.load(g)
+    assert all(np.array_equal(a[k], b[k]) for k in b)
+
+
 def test_a_split_that_does_not_fit_is_named(bundle_dir, tmp_path, capsys):
-    bones = _split(tmp_path / "bones", synthetic_windows(2, 6, T, 25, 2, seed=1), [0, 1])
+    bones = _split(tmp_path / "bones", synthetic_windows(2, 6, T, 25, 2, seed=1), [0, 1],
+                   channels=["bx", "by", "bz", "x", "y", "z"])  # bones first: not the joints the bundle takes
     assert sttr_main(["eval", str(bundle_dir), "--data", str(bones)]) == 2
     err = capsys.readouterr().err
     assert "does not fit bundle" in err and "C: bundle expects 3, input has 6" in err
