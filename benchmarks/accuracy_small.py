@@ -32,6 +32,11 @@ benchmarks/results/msr_action3d.json), one seed, CPU, one thread:
 With `--seeds 1 2 3` (an ensemble of three seeds, logits summed; chosen on the same held-out training subjects:
 89.66 vs 85.44 for one seed) the fused test results are P1 mean 87.84 (AS1 88.57, AS2 82.14, AS3 92.79), P2 86.81,
 P3 mean 91.42: still none beaten (-6.96, -1.39, -1.37), P3 now above the Lie group (89.48).
+
+Round 7 (benchmarks/results/msr_action3d.md): three streams, `--streams s-tr-bones s-tr-bones:model.motion=only
+s-tr-bones:model.motion=append` (the network also sees frame-to-frame differences; one seed each, fused; chosen on
+the held-out training subjects: 91.95 vs 89.66 for three plain seeds): P1 mean 89.32 (AS1 88.57, AS2 86.61,
+AS3 92.79), P2 85.35, P3 mean 91.70: none beaten (-5.48, -2.85, -1.09).
 """
 from __future__ import annotations
 
