@@ -48,8 +48,18 @@ class SplitFiles:
     def check(self) -> None:
         for path in (self.data, self.labels):
             if not path.is_file():
-                raise FileNotFoundError(f"dataset split {self.split!r}: {path} does not exist "
-                                        f"(expected {{split}}_data.npy and {{split}}_label.pkl in {self.root})")
+                raise FileNotFoundError(f"dataset split {self.split!r}: {path} does not exist ({self._found()})")
+
+    def _found(self) -> str:
+        """What the folder holds instead: its generated splits, or a hint when it is raw data."""
+        if not self.root.is_dir():
+            return "no such folder"
+        splits = sorted(p.name[:-len("_data.npy")] for p in self.root.glob("*_data.npy"))
+        if splits:
+            return f"this folder has the splits {', '.join(splits)}"
+        if any(self.root.glob("*.skeleton")):
+            return "this folder holds raw NTU .skeleton files: make a dataset from them with `sttr gendata` first"
+        return f"a generated dataset folder holds {self.split}_data.npy and {self.split}_label.pkl"
 
 
 @dataclass

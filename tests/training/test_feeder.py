@@ -57,6 +57,17 @@ def test_missing_files_are_named(tmp_path):
         SkeletonFeeder(tmp_path, "train")
 
 
+def test_a_missing_split_names_what_the_folder_holds(root, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"val_data.npy does not exist \(this folder has the splits test, "
+                                                r"train\)"):
+        SkeletonFeeder(root, "val")
+    (tmp_path / "S001C001P001R001A001.skeleton").write_text("0\n")
+    with pytest.raises(FileNotFoundError, match="raw NTU .skeleton files: .* `sttr gendata` first"):
+        SkeletonFeeder(tmp_path, "train")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        SkeletonFeeder(tmp_path / "absent", "train")
+
+
 def test_validation_split_by_subject_never_mixes_subjects():
     subjects = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
     labels = [0, 1] * 5
