@@ -294,6 +294,7 @@ LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (NTU25, OPENPOSE18, COCO17, BODY25, MEDIAPIPE33, KINECT20, FLORENCE15, NATOPS8)
 }
+BUILTIN_LAYOUTS = frozenset(LAYOUTS)
 _ALIASES = {"kinetics18": "openpose18", "coco18": "openpose18", "ntu": "ntu25", "kinetics": "openpose18",
             "msr_action3d": "kinect20"}
 
@@ -344,6 +345,15 @@ def register_layout(layout: Layout) -> Layout:
         raise ValueError(f"a different layout named {layout.name!r} is already registered")
     LAYOUTS[layout.name] = layout
     return layout
+
+
+def layout_reference(layout: str | Path | Layout | Mapping[str, Any]) -> str | dict[str, Any]:
+    """How a file names a layout: a built-in one by name, any other by its whole definition, so that generated
+    data, checkpoints and bundles of a user layout can be read where its YAML/JSON file is not at hand."""
+    layout = get_layout(layout)
+    if layout.name in BUILTIN_LAYOUTS and LAYOUTS[layout.name] == layout:
+        return layout.name
+    return layout.to_dict()
 
 
 def get_layout(spec: str | Path | Layout | Mapping[str, Any]) -> Layout:

@@ -140,3 +140,48 @@ def test_custom_dataset_bad_shape_is_named(tmp_path):
     np.save(tmp_path / "raw" / "clip1.npy", np.zeros((5, 25, 3), np.float32))
     with pytest.raises(ValueError, match=r"clip1\.npy.*V = 20"):
         load_custom(tmp_path / "raw", "kinect20")
+
+
+def test_custom_dataset_in_a_declared_layout_file_trains_and_evaluates(tmp_path, capsys):
+    """A user's YAML layout travels with the data (its whole definition in the meta), so training and evaluation
+    need no registration and no layout file."""
+    import json
+
+    from sttr.training.cli import eval as eval_cli
+    from sttr.training.cli import train as train_cli
+    from sttr.training.cli.gendata import main as gendata
+
+    (tmp_path / "arm5.yaml").write_text("name: arm5\njoints: [spine, shoulder, elbow, wrist, hand]\n"
+                                        "edges: [[shoulder, spine], [elbow, shoulder], [wrist, elbow], [hand, wrist]]\n"
+                                        "center: spine\nchannels: [x, y, z]\n")
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rng = np.random.default_rng(1)
+    rows = ["file,label,subject"]
+    for i in range(8):
+        np.save(raw / f"c{i}.npy", rng.normal(size=(9 + i, 5, 3)).astype(np.float32))
+        rows.append(f"c{i}.npy,{'up' if i % 2 else 'down'},{i % 4 + 1}")
+    (raw / "samples.csv").write_text("\n".join(rows) + "\n")
+    assert gendata(["custom", "--root", str(raw), "--out", str(tmp_path / "ds"), "--layout",
+                    str(tmp_path / "arm5.yaml"), "--test-subjects", "1", "--window", "8"]) == 0
+    meta = json.loads((tmp_path / "ds" / "train_meta.json").read_text())
+    assert meta["layout"]["name"] == "arm5" and meta["layout"]["parents"] == [-1, 0, 1, 2, 3]
+    work = tmp_path / "run"
+    capsys.readouterr()
+    assert train_cli.main(["--set", "model.preset=nano", f"data.root={tmp_path / 'ds'}", "data.batch_size=3",
+                           "data.num_workers=0", "optim.epochs=1", "progress=false", "tensorboard=false", "threads=1",
+                           "--work-dir", str(work)]) == 0
+    assert json.loads(capsys.readouterr().out)["test"]["num_samples"] == 2
+    assert eval_cli.main([str(work / "best.pt"), "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "ev")]) == 0
+
+
+def test_custom_samples_with_the_same_name_are_refused(tmp_path):
+    """Names key the written samples: two `clip.npy` in different folders must not become one."""
+    raw = tmp_path / "raw"
+    for sub in ("p1", "p2"):
+        (raw / sub).mkdir(parents=True)
+        np.save(raw / sub / "clip.npy", np.random.default_rng(0).normal(size=(6, 20, 3)).astype(np.float32))
+    np.save(raw / "c3.npy", np.ones((6, 20, 3), np.float32))
+    (raw / "samples.csv").write_text("file,label,subject\np1/clip.npy,wave,1\np2/clip.npy,kick,2\nc3.npy,wave,3\n")
+    with pytest.raises(ValueError, match=r"two samples are both named 'clip' \(.*p1.*clip.npy and .*p2.*clip.npy\)"):
+        generate_custom(raw, tmp_path / "out", "kinect20", CustomProtocol(test_subjects=[1]), window=6)

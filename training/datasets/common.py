@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from sttr.model.preprocess import PreprocessSpec
-from sttr.model.skeleton import get_layout
+from sttr.model.skeleton import get_layout, layout_reference
 
 from ..gendata.runner import SampleTask, generate_split
 
@@ -92,6 +92,11 @@ def write_benchmark(out: str | Path, samples: Sequence[RawSample], splits: dict[
     """
     out = Path(out)
     layout = get_layout(spec.layout)
+    sources: dict[str, Any] = {}
+    for s in samples:  # names key the written samples (and score files): one name, one sample
+        if sources.setdefault(s.name, s.source) != s.source:
+            raise ValueError(f"two samples are both named {s.name!r} ({sources[s.name]} and {s.source}); sample "
+                             "names must be unique")
     resampled: dict[str, np.ndarray] = {}
 
     def loader(task: SampleTask) -> np.ndarray:
@@ -109,7 +114,7 @@ def write_benchmark(out: str | Path, samples: Sequence[RawSample], splits: dict[
             info = tuple((k, v) for k, v in (("subject", s.subject), ("camera", s.camera),
                                              ("frame_count", int(s.joints.shape[0]))) if v is not None)
             tasks.append(SampleTask(name=s.name, path=s.source, label=int(label), info=info))
-        meta = {"dataset": dataset, "benchmark": benchmark, "layout": layout.name, "label_names": list(label_names),
+        meta = {"dataset": dataset, "benchmark": benchmark, "layout": layout_reference(layout), "label_names": list(label_names),
                 "resample": "linear", **(extra or {})}
         summary = generate_split(out, split, tasks, loader, spec, meta=meta, workers=1, progress=False)
         if summary.skipped:

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sttr.model.skeleton import get_layout
+from sttr.model.skeleton import get_layout, layout_reference
 
 from .common import RawSample, drop_empty_frames, make_spec, write_benchmark
 
@@ -166,7 +166,7 @@ def generate_custom(folder: str | Path, out: str | Path, layout: str, protocol: 
     """Read, split and write a custom dataset as `{out}/{split}_*`; returns `out`."""
     samples, classes = load_custom(folder, layout)
     splits = custom_splits(samples, protocol, folder)
-    spec = make_spec(get_layout(layout).name, window, persons=samples[0].joints.shape[1], bones=bones, fps=fps,
+    spec = make_spec(layout_reference(layout), window, persons=samples[0].joints.shape[1], bones=bones, fps=fps,
                      pre_normalization=pre_normalization)
     return write_benchmark(out, samples, splits, spec=spec, label_names=classes, dataset=name, benchmark=name,
                            extra={"protocol": {k: v for k, v in vars(protocol).items() if v}})
