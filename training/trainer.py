@@ -181,7 +181,14 @@ class Trainer:
 
     def _load_last(self) -> None:
         state = load_state(self.last_path, map_location=self.device)
-        self.model.load_state_dict(state["model"])
+        self._check_resumed_config(state.get("config"))
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as err:  # e.g. the dataset under data.root now has another number of classes
+            lines = [s.strip() for s in str(err).splitlines() if "size mismatch" in s or "Missing" in s]
+            raise ValueError(f"{self.last_path} does not fit this run's model ({self.model_config.num_classes} "
+                             f"classes, {self.model_config.in_channels} channels): "
+                             f"{lines[0] if lines else str(err).splitlines()[0]}") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -192,6 +199,24 @@ class Trainer:
         if self.dist.is_main:
             log.info("resumed from %s after epoch %d (best validation top-1 %.4f at epoch %d)", self.last_path,
                      self.epoch, self.best.top1, self.best.epoch + 1)
+
+    def _check_resumed_config(self, saved: dict[str, Any] | None) -> None:
+        """Resuming continues the SAME run: a setting that shapes the model, the data or the optimisation must not
+        change silently (it would apply in part, and config.yaml would record values never used). Settings of the
+        machine and of the logging may; more epochs may, with a warning (a cosine schedule then changes course)."""
+        if saved is None:
+            return
+        changes = _config_changes(saved, self.cfg.to_dict())
+        free = {k: v for k, v in changes.items() if k in _RESUME_FREE_KEYS or k == "optim.epochs"}
+        fixed = {k: v for k, v in changes.items() if k not in free}
+        if fixed:
+            listed = ", ".join(f"{k} ({old!r} -> {new!r})" for k, (old, new) in fixed.items())
+            raise ValueError(f"cannot resume {self.last_path}: this config changes {listed}; resume with the run's "
+                             f"settings ({self.work_dir / 'config.yaml'}) or start a new work_dir")
+        if "optim.epochs" in free and self.dist.is_main:
+            old, new = free["optim.epochs"]
+            log.warning("resuming with optim.epochs %s instead of %s: the learning-rate schedule is recomputed "
+                        "for %s epochs", new, old, new)
 
     def _save_best(self, epoch: int, metrics: dict[str, Any]) -> None:
         from sttr.model.checkpoint import save_checkpoint
@@ -339,6 +364,26 @@ class Trainer:
 
 
 _CSV_FIELDS = ("lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "samples_per_s", "time_s")
+
+
+# settings a resumed run may change: where it runs and how it reports, not what it computes
+_RESUME_FREE_KEYS = {"work_dir", "device", "threads", "data.num_workers", "data.root", "data.test_batch_size",
+                     "progress", "tensorboard", "log_interval", "eval_interval", "test_at_end", "compile"}
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        out.update(_flatten(value, f"{prefix}{key}."))
+    return {k.rstrip("."): v for k, v in out.items()}
+
+
+def _config_changes(saved: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (saved value, new value)} for every setting that differs (absent: None)."""
+    a, b = _flatten(saved), _flatten(json.loads(json.dumps(now)))
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, max_epochs: int | None = None) -> dict[str, Any]:

@@ -51,6 +51,30 @@ def test_resume_without_state_names_the_file(root, tmp_path):
         Trainer(_cfg(root, tmp_path), resume=True)
 
 
+def test_resume_refuses_a_changed_setting_and_names_it(root, tmp_path, caplog):
+    """A resumed run is the same run: a new learning rate would apply in part, and config.yaml would lie."""
+    Trainer(_cfg(root, tmp_path)).fit(max_epochs=1)
+    with pytest.raises(ValueError, match=r"cannot resume .*last.pt: this config changes optim.lr \(0.05 -> 0.01\), "
+                                         r"seed \(1 -> 3\); resume with the run's settings"):
+        Trainer(TrainConfig.from_dict({**_cfg(root, tmp_path, optim__lr=0.01).to_dict(), "seed": 3}), resume=True)
+    # where and how it runs may change; more epochs too, with a warning
+    more = TrainConfig.from_dict({**_cfg(root, tmp_path, optim__epochs=3).to_dict(), "threads": 1})
+    with caplog.at_level("WARNING"):
+        Trainer(more, resume=True)
+    assert "resuming with optim.epochs 3 instead of 2" in caplog.text
+
+
+def test_resume_with_a_dataset_of_other_classes_is_one_line(root, tmp_path):
+    from ._data import make_dataset
+
+    Trainer(_cfg(root, tmp_path / "run")).fit(max_epochs=1)
+    other = make_dataset(tmp_path / "other", layout="natops8", n_train=12, n_test=6, T=8, M=1, subjects=3,
+                         num_classes=5)
+    with pytest.raises(ValueError, match=r"last.pt does not fit this run's model \(5 classes, 3 channels\): "
+                                         r".*size mismatch"):
+        Trainer(_cfg(other, tmp_path / "run"), resume=True)
+
+
 def test_loss_falls_on_an_easy_task(tmp_path):
     # 48 samples (6 steps an epoch): with fewer, a nano model's per-epoch loss jumps around by a factor of 3
     root = make_dataset(tmp_path / "ds", layout="natops8", n_train=48, n_test=6, T=8, M=1, subjects=3)
