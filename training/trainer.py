@@ -137,10 +137,25 @@ class Trainer:
             out["layout"] = spec if isinstance(spec, (str, dict)) else self.train_set.layout.name
         return out
 
+    def _check_preset_channels(self) -> None:
+        """A joints + bones preset on joints-only data would silently become a joints model (the data's channel
+        count wins), and a later joints + bones ensemble two joints streams."""
+        from sttr.model.config import PRESETS
+
+        name = self.cfg.model.get("preset", "s-tr")
+        wanted = PRESETS[name].in_channels if name in PRESETS else None
+        C = self.train_set.shape[0]
+        if "in_channels" in self.cfg.model or wanted is None or wanted == C or not name.endswith("-bones"):
+            return
+        raise ValueError(f"preset {name!r} takes joints + bones ({wanted} channels); {self.cfg.data.root} has {C} "
+                         f"({', '.join(self.train_set.channels)}): generate the data with bones merged (`sttr "
+                         "gendata ... --bones merge`), choose the joints preset, or set model.in_channels")
+
     def _build_model(self) -> None:
         from sttr.model.sttr import STTR
 
         cfg = self.cfg
+        self._check_preset_channels()
         self.model_config = cfg.build_model_config(self.model_defaults())
         self.model = STTR(self.model_config).to(self.device)
         net: nn.Module = self.model

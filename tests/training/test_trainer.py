@@ -75,6 +75,13 @@ def test_resume_with_a_dataset_of_other_classes_is_one_line(root, tmp_path):
         Trainer(_cfg(other, tmp_path / "run"), resume=True)
 
 
+def test_a_bones_preset_on_joints_only_data_is_refused(root, tmp_path):
+    cfg = TrainConfig.from_dict({**_cfg(root, tmp_path).to_dict(), "model": {"preset": "s-tr-bones"}})
+    with pytest.raises(ValueError, match=r"preset 's-tr-bones' takes joints \+ bones \(6 channels\); .* has 3 "
+                                         r"\(x, y, z\): generate the data with bones merged"):
+        Trainer(cfg)
+
+
 def test_loss_falls_on_an_easy_task(tmp_path):
     # 48 samples (6 steps an epoch): with fewer, a nano model's per-epoch loss jumps around by a factor of 3
     root = make_dataset(tmp_path / "ds", layout="natops8", n_train=48, n_test=6, T=8, M=1, subjects=3)
