@@ -268,7 +268,7 @@ def test_second_benchmark_reuses_the_first(ntu_raw, tmp_path, monkeypatch):
     import sttr.training.gendata.ntu as ntu
 
     alone = tmp_path / "alone"
-    base = ["ntu60", "--raw", str(ntu_raw), "--no-progress"]
+    base = ["ntu60", "--raw", str(ntu_raw), "--no-progress", "--window", "64"]  # most samples are cut to 64
     assert main(base + ["--out", str(alone), "--benchmark", "xview"]) == 0
     reads = []
     real = ntu.load_ntu_sample
@@ -282,6 +282,45 @@ def test_second_benchmark_reuses_the_first(ntu_raw, tmp_path, monkeypatch):
         assert names_a == names_b and labels_a == labels_b
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         assert meta_a["skipped"] == meta_b["skipped"] and meta_a["fingerprint"] == meta_b["fingerprint"]
+        # copied samples keep their "cut to the window" count (was 0 for the second benchmark)
+        assert meta_a["counts"]["truncated"] == meta_b["counts"]["truncated"] > 0
+        assert meta_a["truncated_rows"] == meta_b["truncated_rows"]
+
+
+def test_truncated_count_survives_a_resume(tmp_path, monkeypatch):
+    import sttr.training.gendata.writer as writer
+
+    monkeypatch.setattr(writer.SplitWriter, "_maybe_save", lambda self, every_s=0: self.save_progress())
+    tasks = [SampleTask(f"s{i}", f"/nowhere/s{i}", i % 3) for i in range(8)]
+    spec = PreprocessSpec(window=8, pre_normalization="none", padding="zero")
+    calls = []
+
+    def load(task, fail_at=None):  # every second sample has 12 frames: cut to 8
+        if fail_at is not None and len(calls) == fail_at:
+            raise _Interrupt()
+        calls.append(task.name)
+        return np.ones((3, 12 if int(task.name[1:]) % 2 else 5, 25, 2), np.float32)
+
+    with pytest.raises(_Interrupt):
+        generate_split(tmp_path, "train", tasks, lambda task: load(task, fail_at=5), spec, meta={}, progress=False)
+    summary = generate_split(tmp_path, "train", tasks, load, spec, meta={}, progress=False)
+    meta = json.loads((tmp_path / "train_meta.json").read_text())
+    assert summary.truncated == meta["counts"]["truncated"] == 4 and meta["truncated_rows"] == "01010101"
+
+
+def test_non_finite_coordinates_are_skipped_and_listed(ntu_raw, tmp_path):
+    lines = (ntu_raw / "S001C001P001R001A001.skeleton").read_text().splitlines()
+    joint = next(i for i, line in enumerate(lines) if len(line.split()) == 12)
+    lines[joint] = " ".join(["nan"] + lines[joint].split()[1:])
+    (ntu_raw / "S001C001P001R001A001.skeleton").unlink()
+    (ntu_raw / "S001C001P001R001A001.skeleton").write_text("\n".join(lines) + "\n")
+    assert main(["ntu60", "--raw", str(ntu_raw), "--no-progress", "--out", str(tmp_path / "o"), "--benchmark",
+                 "xsub"]) == 0
+    data, names, _, meta = _load(tmp_path / "o" / "xsub", "train")
+    assert "S001C001P001R001A001" not in " ".join(names) and np.isfinite(np.asarray(data)).all()
+    reasons = {s["name"]: s["reason"] for s in meta["skipped"]}
+    bad = next(r for n, r in reasons.items() if n.startswith("S001C001P001R001A001"))
+    assert "non-finite values (NaN/inf) in the coordinates, the first at frame 0, joint 0" in bad
 
 
 def test_gendata_cli_also_builds_the_small_datasets(shared_data, tmp_path):

@@ -68,6 +68,11 @@ def _work(item: tuple[int, SampleTask]) -> tuple[int, np.ndarray | None, str | N
         raw = loader(task)
     except (ValueError, OSError) as err:  # format errors of the readers are ValueErrors naming file and line
         return index, None, f"{type(err).__name__}: {err}", False
+    bad = ~np.isfinite(raw)
+    if bad.any():  # written as they are, they would stop training at the first batch holding them
+        c, t, v, m = (int(i[0]) for i in np.nonzero(bad))
+        return index, None, (f"ValueError: {int(bad.sum())} non-finite values (NaN/inf) in the coordinates, the first "
+                             f"at frame {t}, joint {v}, person {m}"), False
     truncated = raw.shape[1] > spec.window
     try:
         return index, spec.apply(raw[:, : spec.window]), None, truncated
@@ -93,6 +98,7 @@ class Reuse:
     def __init__(self, folders: list[Path]) -> None:
         self.rows: dict[str, tuple[np.ndarray, int]] = {}
         self.errors: dict[str, str] = {}
+        self.cut: set[str] = set()  # samples that were longer than the window
         for folder in folders:
             for split in ("train", "test"):
                 meta = json.loads((folder / f"{split}_meta.json").read_text(encoding="utf-8"))
@@ -100,6 +106,7 @@ class Reuse:
                 with open(folder / f"{split}_label.pkl", "rb") as f:
                     names, _ = pickle.load(f)
                 self.rows.update({name: (data, row) for row, name in enumerate(names)})
+                self.cut.update(name for name, flag in zip(names, meta.get("truncated_rows", "")) if flag == "1")
                 self.errors.update({item["name"]: item["reason"] for item in meta["skipped"]})
 
     def split(self, pending: list[tuple[int, SampleTask]]) -> tuple[list, list[tuple[int, SampleTask]]]:
@@ -108,7 +115,7 @@ class Reuse:
         for index, task in pending:
             if task.name in self.rows:
                 data, row = self.rows[task.name]
-                found.append((index, np.asarray(data[row]), None, False))
+                found.append((index, np.asarray(data[row]), None, task.name in self.cut))
             elif task.name in self.errors:
                 found.append((index, None, self.errors[task.name], False))
             else:
@@ -141,14 +148,14 @@ def _sample_columns(tasks: list[SampleTask], kept: list[int]) -> dict[str, list]
 
 
 def _split_meta(meta: dict, split: str, spec: PreprocessSpec, tasks: list[SampleTask], kept: list[int],
-                per_class: dict[int, int], skipped: list, excluded: list, truncated: int) -> dict:
+                per_class: dict[int, int], skipped: list, excluded: list, cut: set[int]) -> dict:
     shape = [len(kept), spec.out_channels, spec.window, spec.layout_obj.num_joints, spec.persons]
     return {
         "format": FORMAT, **meta, "split": split, "preprocess": spec.to_dict(), "num_samples": len(kept),
         "shape": shape, "channels": list(spec.channels), **_sample_columns(tasks, kept), "skipped": skipped,
-        "excluded": excluded,
+        "excluded": excluded, "truncated_rows": "".join("1" if i in cut else "0" for i in kept),
         "counts": {"per_class": {str(k): v for k, v in per_class.items()}, "skipped": len(skipped),
-                   "excluded": len(excluded), "truncated": truncated},
+                   "excluded": len(excluded), "truncated": len(cut)},
     }
 
 
@@ -179,16 +186,14 @@ def generate_split(folder: Path, split: str, tasks: list[SampleTask], loader: Lo
     shape = (spec.out_channels, spec.window, spec.layout_obj.num_joints, spec.persons)
     writer = SplitWriter(folder, split, len(tasks), shape, fp)
     pending = [(i, tasks[i]) for i in writer.pending()]
-    truncated = 0
     from tqdm import tqdm
 
     bar = tqdm(total=len(tasks), initial=writer.num_done, desc=f"{meta.get('benchmark', '')} {split}".strip(),
                unit="sample", disable=not progress, dynamic_ncols=True)
     try:
         for index, sample, error, was_truncated in _results(pending, loader, spec, workers, reuse):
-            truncated += was_truncated
             if error is None:
-                writer.put(index, sample)
+                writer.put(index, sample, was_truncated)
             else:
                 log.warning("skipping %s: %s", tasks[index].path, error)
                 writer.fail(index, error)
@@ -199,6 +204,7 @@ def generate_split(folder: Path, split: str, tasks: list[SampleTask], loader: Lo
     skipped = [{"name": tasks[i].name, "path": tasks[i].path, "reason": r} for i, r in sorted(writer.errors.items())]
     kept = [i for i, s in enumerate(writer.status) if s == "o"]
     per_class = dict(sorted(Counter(tasks[i].label for i in kept).items()))
-    full_meta = _split_meta(meta, split, spec, tasks, kept, per_class, skipped, excluded, truncated)
+    cut = writer.truncated & set(kept)  # also those done before a resume
+    full_meta = _split_meta(meta, split, spec, tasks, kept, per_class, skipped, excluded, cut)
     writer.finish([t.name for t in tasks], [t.label for t in tasks], full_meta)
-    return SplitSummary(split, len(kept), per_class, skipped, excluded, truncated, False, str(folder))
+    return SplitSummary(split, len(kept), per_class, skipped, excluded, len(cut), False, str(folder))

@@ -67,12 +67,14 @@ class SplitWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         shape = (num_samples, *sample_shape)
         self.status, self.errors = [PENDING] * num_samples, {}
+        self.truncated: set[int] = set()  # done samples longer than the window (cut), kept across resumes
         progress = self._load_progress(num_samples)
         if progress is not None and self.paths["partial"].is_file():
             self.data = np.lib.format.open_memmap(self.paths["partial"], mode="r+")
             if self.data.shape != shape or self.data.dtype != np.float32:
                 raise RuntimeError(f"{self.paths['partial']}: shape {self.data.shape} does not match {shape}")
             self.status, self.errors = list(progress["status"]), {int(k): v for k, v in progress["errors"].items()}
+            self.truncated = {int(i) for i in progress.get("truncated", [])}
             log.info("%s: resuming, %d of %d samples already done", split, self.num_done, num_samples)
         else:
             self.data = np.lib.format.open_memmap(self.paths["partial"], mode="w+", dtype=np.float32, shape=shape)
@@ -95,9 +97,11 @@ class SplitWriter:
         """Indices still to process."""
         return [i for i, s in enumerate(self.status) if s == PENDING]
 
-    def put(self, index: int, sample: np.ndarray) -> None:
+    def put(self, index: int, sample: np.ndarray, truncated: bool = False) -> None:
         self.data[index] = sample
         self.status[index] = DONE
+        if truncated:
+            self.truncated.add(index)
         self._maybe_save()
 
     def fail(self, index: int, reason: str) -> None:
@@ -111,7 +115,8 @@ class SplitWriter:
     def save_progress(self) -> None:
         self.data.flush()
         atomic_write_json(self.paths["progress"], {"fingerprint": self.fingerprint, "status": "".join(self.status),
-                                                   "errors": {str(k): v for k, v in self.errors.items()}})
+                                                   "errors": {str(k): v for k, v in self.errors.items()},
+                                                   "truncated": sorted(self.truncated)})
         self._last_save = time.monotonic()
 
     def finish(self, names: list[str], labels: list[int], meta: dict) -> list[int]:
