@@ -185,3 +185,17 @@ def test_custom_samples_with_the_same_name_are_refused(tmp_path):
     (raw / "samples.csv").write_text("file,label,subject\np1/clip.npy,wave,1\np2/clip.npy,kick,2\nc3.npy,wave,3\n")
     with pytest.raises(ValueError, match=r"two samples are both named 'clip' \(.*p1.*clip.npy and .*p2.*clip.npy\)"):
         generate_custom(raw, tmp_path / "out", "kinect20", CustomProtocol(test_subjects=[1]), window=6)
+
+
+def test_a_rerun_after_a_sample_file_changed_regenerates(tmp_path):
+    """The split is kept on a rerun only when nothing changed, the files' contents included."""
+    import os
+
+    _write_custom(tmp_path / "raw", n=4)
+    out = generate_custom(tmp_path / "raw", tmp_path / "out", "kinect20", CustomProtocol(test_subjects=[1]), window=6)
+    before = np.load(out / "train_data.npy").copy()
+    path = tmp_path / "raw" / "clip1.npy"
+    np.save(path, np.load(path) * 2.0)  # centring would undo a shift
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a later time, whatever the clock
+    generate_custom(tmp_path / "raw", tmp_path / "out", "kinect20", CustomProtocol(test_subjects=[1]), window=6)
+    assert not np.array_equal(np.load(out / "train_data.npy"), before)

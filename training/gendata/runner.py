@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
+import os
 import pickle
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,8 +85,17 @@ def fingerprint(spec: PreprocessSpec, tasks: list[SampleTask], extra: dict) -> s
     h = hashlib.sha256(json.dumps({"format": FORMAT, "spec": spec.to_dict(), "extra": extra}, sort_keys=True,
                                   default=str).encode())
     for task in tasks:
-        h.update(f"{task.name}\0{task.path}\0{task.label}\n".encode())
+        h.update(f"{task.name}\0{task.path}\0{task.label}\0{_file_version(task.path)}\n".encode())
     return h.hexdigest()
+
+
+def _file_version(path: str) -> str:
+    """Size and modification time of a sample's file: a rerun after the file changed must not keep old data."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 class Reuse:
