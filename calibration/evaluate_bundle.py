@@ -40,7 +40,7 @@ def evaluate_bundle(bundle_dir: str | Path, data: str | Path, split: str = "test
         BundleError: the bundle is tampered with, or lacks a precision (named, with the command that makes it).
         ValueError: the split's samples do not fit the bundle's input (every differing axis named).
     """
-    from sttr.training.evaluate import write_evaluation
+    from sttr.training.evaluate import check_fit, write_evaluation
     from sttr.training.feeder import SkeletonFeeder
     from sttr.training.logging_utils import progress
 
@@ -53,6 +53,8 @@ def evaluate_bundle(bundle_dir: str | Path, data: str | Path, split: str = "test
         raise ValueError(f"{data}: split {split!r} has no samples")
     first = feeder[0][0].numpy()
     joints = _leading_channels(spec, feeder.channels)
+    made_as = {k: v for k, v in (spec.preprocess or {}).items() if joints is None or k not in ("bones", "channels")}
+    check_fit(info.labels, made_as, feeder, str(info.root), f"{data} ({split})")
     if joints is not None and first.shape[0] != spec.C:
         log.info("the split has channels %s; the bundle takes the first %d", feeder.channels, joints)
         first = first[:joints]

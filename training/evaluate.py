@@ -166,6 +166,34 @@ def _names(label_names: Sequence[str], K: int) -> list[str]:
     return [str(n) for n in label_names] if len(label_names) == K else [str(i) for i in range(K)]
 
 
+# how a dataset was normalised; a model sees what it was trained on only when these agree
+_PREPROCESS_KEYS = ("pre_normalization", "bones", "channels", "center_joint", "rotate", "zaxis", "xaxis")
+
+
+def check_fit(model_labels: Sequence[str], model_preprocess: dict[str, Any], feeder, model: str, data: str) -> None:
+    """Refuse data whose classes are not the model's (an accuracy against other classes means nothing); warn when
+    it was normalised otherwise than the model's training data."""
+    names = list(feeder.meta.label_names or [])
+    if model_labels and names and list(model_labels) != names:
+        diff = next((i for i, (a, b) in enumerate(zip(model_labels, names)) if a != b), min(len(model_labels),
+                                                                                          len(names)))
+        where = (f"class {diff} is {model_labels[diff]!r} in the model, {names[diff]!r} in the data"
+                 if diff < min(len(model_labels), len(names)) else "")
+        raise ValueError(f"{data} has other classes than {model} ({len(names)} vs {len(model_labels)} classes"
+                         f"{'; ' + where if where else ''}): evaluate on data of the dataset and protocol the model "
+                         "was trained on")
+    made = dict(feeder.meta.preprocess or {})
+    differ = [f"{k} {model_preprocess[k]!r} vs {made[k]!r}" for k in _PREPROCESS_KEYS
+              if k in model_preprocess and k in made and _norm(model_preprocess[k]) != _norm(made[k])]
+    if differ:
+        log.warning("%s was normalised otherwise than %s's training data (model vs data: %s): its accuracy here is "
+                    "not the model's", data, model, "; ".join(differ))
+
+
+def _norm(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "test", *, out_dir: str | Path,
                         batch_size: int = 64, device: str = "auto", window: int | None = None,
                         precision: str = "fp32", num_workers: int = 0, show_progress: bool = False) -> dict[str, Any]:
@@ -184,6 +212,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "
     model = ckpt.build_model().to(dev)
     win = window or (ckpt.meta or {}).get("window") or None
     feeder = SkeletonFeeder(data, split, window=win)
+    check_fit(ckpt.labels, ckpt.preprocess, feeder, f"{checkpoint}", f"{data} ({split})")
     loader = DataLoader(feeder, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     indices, logits, labels = predict(model, loader, dev, precision=precision, show_progress=show_progress)
     label_names = list(ckpt.labels) or feeder.meta.label_names

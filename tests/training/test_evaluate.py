@@ -43,3 +43,26 @@ def test_score_and_confusion_files(tmp_path):
     assert rows == [["true\\predicted", "walk", "run"], ["walk", "3", "1"], ["run", "0", "2"]]
     save_confusion_png(tmp_path / "c.png", conf, ["walk", "run"])
     assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_data_of_other_classes_is_refused_and_other_normalisation_warned(caplog):
+    from types import SimpleNamespace
+
+    from sttr.training.evaluate import check_fit
+
+    def split(names, **preprocess):
+        return SimpleNamespace(meta=SimpleNamespace(label_names=names, preprocess=preprocess))
+
+    model_labels = ["high arm wave", "hand catch", "draw x"]
+    with pytest.raises(ValueError, match=r"d \(test\) has other classes than m.pt \(2 vs 3 classes; class 0 is "
+                                         r"'high arm wave' in the model, 'horizontal arm wave' in the data\)"):
+        check_fit(model_labels, {}, split(["horizontal arm wave", "hammer"]), "m.pt", "d (test)")
+    with pytest.raises(ValueError, match=r"\(2 vs 3 classes\)"):  # a subset: same names, fewer classes
+        check_fit(model_labels, {}, split(model_labels[:2]), "m.pt", "d (test)")
+    made = {"pre_normalization": "fixed", "bones": "none", "channels": ["x", "y", "z"]}
+    with caplog.at_level("WARNING"):
+        check_fit(model_labels, made, split(model_labels, **made), "m.pt", "d (test)")
+        assert not caplog.text
+        check_fit(model_labels, made, split(model_labels, **{**made, "pre_normalization": "none"}), "m.pt", "d")
+    assert "normalised otherwise than m.pt's training data (model vs data: pre_normalization 'fixed' vs 'none')" \
+        in caplog.text
