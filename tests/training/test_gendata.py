@@ -335,3 +335,28 @@ def test_gendata_cli_also_builds_the_small_datasets(shared_data, tmp_path):
     data = np.load(tmp_path / "uea" / "train_data.npy", mmap_mode="r")
     assert data.shape == (180, 3, 16, 8, 1)
     assert main(["natops", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_label_names_must_name_every_action(ntu_raw, tmp_path):
+    from sttr.training.gendata.ntu import generate_ntu
+    from sttr.training.labels import load_label_names
+
+    spec = PreprocessSpec(window=32)
+    with pytest.raises(ValueError, match=r"--label-names has 2 class names; ntu60 has 60 actions \(A1..A60\)"):
+        generate_ntu([ntu_raw], tmp_path / "a", "ntu60", "xsub", spec, label_names=["a", "b"], progress=False)
+    with pytest.raises(ValueError, match="has 400 class names; ntu60 has 60"):
+        generate_ntu([ntu_raw], tmp_path / "b", "ntu60", "xsub", spec, label_names=load_label_names("kinetics400"),
+                     progress=False)
+    generate_ntu([ntu_raw], tmp_path / "c", "ntu60", "xsub", spec, label_names=load_label_names("ntu120"),
+                 progress=False, splits=("test",))
+    meta = json.loads((tmp_path / "c" / "xsub" / "test_meta.json").read_text())
+    assert meta["num_classes"] == 60 and meta["label_names"] == load_label_names("ntu60")
+
+
+def test_kinetics_label_file_that_is_absent_or_a_folder_is_named(shared_data, tmp_path):
+    from sttr.training.gendata.kinetics import generate_kinetics
+
+    spec = PreprocessSpec(layout="openpose18", window=32, pre_normalization="none", persons=2)
+    for labels, what in ((tmp_path, "is a folder"), (tmp_path / "nope_label.json", "does not exist")):
+        with pytest.raises(FileNotFoundError, match=f"Kinetics label file {labels} {what}"):
+            generate_kinetics(tmp_path, labels, tmp_path / "out", spec, progress=False)

@@ -154,6 +154,10 @@ def generate_kinetics(raw: Path, labels: Path, out: Path, spec: PreprocessSpec, 
     raw, labels = Path(raw), Path(labels)
     if not raw.is_dir():
         raise FileNotFoundError(f"Kinetics-skeleton folder {raw} does not exist")
+    if not labels.is_file():
+        raise FileNotFoundError(f"Kinetics label file {labels} "
+                                f"{'is a folder' if labels.is_dir() else 'does not exist'} (expected the JSON of "
+                                "{video id: {label, label_index, has_skeleton}}, e.g. kinetics_val_label.json)")
     split = split or split_from_label_file(labels)
     if split is None:
         raise ValueError(f"cannot tell the split from {labels.name}; pass --split train|test")

@@ -108,6 +108,19 @@ def check_split_sizes(dataset: str, benchmark: str, plan: NtuPlan, summaries: di
     return warnings
 
 
+def _class_names(given: list[str] | None, dataset: str) -> list[str]:
+    """The dataset's class names, one per action (A1..A60 or A1..A120): the model gets one output per name. The
+    NTU-120 list (e.g. the NTU README's) also names NTU-60's actions: its first 60."""
+    count = {"ntu60": 60, "ntu120": 120}[dataset]
+    names = list(given) if given else load_label_names(dataset)
+    if len(names) == 120 and count == 60:
+        log.info("--label-names lists NTU-120's 120 actions; ntu60 uses the first 60")
+        return names[:60]
+    if len(names) != count:
+        raise ValueError(f"--label-names has {len(names)} class names; {dataset} has {count} actions (A1..A{count})")
+    return names
+
+
 def generate_ntu(raw_dirs: list[Path], out: Path, dataset: str, benchmark: str, spec: PreprocessSpec, *,
                  missing_list: Path | None = NTU120_MISSING_LIST, label_names: list[str] | None = None,
                  splits: tuple[str, ...] = ("train", "test"), workers: int = 1, max_slots: int | None = 4,
@@ -124,7 +137,7 @@ def generate_ntu(raw_dirs: list[Path], out: Path, dataset: str, benchmark: str, 
     plan = plan_ntu([Path(d) for d in raw_dirs], dataset, benchmark, missing)
     if plan.num_files == 0:
         raise FileNotFoundError(f"no {dataset} .skeleton files found under {', '.join(map(str, raw_dirs))}")
-    names = label_names or load_label_names(dataset)
+    names = _class_names(label_names, dataset)
     loader = functools.partial(load_ntu_sample, persons=spec.persons, max_slots=max_slots)
     meta = {"dataset": dataset, "benchmark": benchmark, "layout": spec.layout_obj.name, "label_names": names,
             "num_classes": len(names), "body_selection": f"motion energy, {max_slots or 'all'} slots considered",
