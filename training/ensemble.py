@@ -37,6 +37,8 @@ def fuse_scores(scores: Sequence[Mapping[str, np.ndarray]], weights: Sequence[fl
     weights = [1.0] * len(scores) if weights is None else [float(w) for w in weights]
     if len(weights) != len(scores):
         raise ValueError(f"{len(weights)} weights for {len(scores)} score files")
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or not any(weights):  # < 0 would invert a stream
+        raise ValueError(f"weights must be finite, >= 0 and not all 0, got {weights}")
     if normalize not in ("none", "softmax"):
         raise ValueError(f"normalize must be 'none' or 'softmax', got {normalize!r}")
     names = list(scores[0])
@@ -53,6 +55,9 @@ def fuse_scores(scores: Sequence[Mapping[str, np.ndarray]], weights: Sequence[fl
         sizes = {len(r) for r in rows}
         if len(sizes) != 1:
             raise ValueError(f"sample {name!r}: the score files have different numbers of classes {sorted(sizes)}")
+        bad = [src for src, r in zip(sources, rows) if not np.isfinite(r).all()]
+        if bad:  # argmax of NaN is class 0: the accuracy would be that class's share
+            raise ValueError(f"sample {name!r}: {bad[0]} holds non-finite scores (NaN/inf); a diverged model?")
         fused[name] = sum(w * f(r) for w, r in zip(weights, rows)).astype(np.float32)
     return fused
 

@@ -34,6 +34,15 @@ def test_mismatched_sample_sets_are_refused():
         ensemble_metrics({"s1": np.zeros(2)}, {"s2": 0})
 
 
+def test_non_positive_weights_and_non_finite_scores_are_refused():
+    a, b = {"s1": np.array([1.0, 0.0])}, {"s1": np.array([np.nan, 0.0])}
+    for weights in ([0, 0], [1, -1], [1, float("nan")]):  # a weight of 0 leaves a stream out: allowed
+        with pytest.raises(ValueError, match="weights must be finite, >= 0 and not all 0"):
+            fuse_scores([a, a], weights)
+    with pytest.raises(ValueError, match=r"sample 's1': b.pkl holds non-finite scores \(NaN/inf\)"):
+        fuse_scores([a, b], sources=["a.pkl", "b.pkl"])
+
+
 def test_cli_fuses_two_files_by_name(tmp_path, capsys):
     import pickle
 
