@@ -199,3 +199,18 @@ def test_a_rerun_after_a_sample_file_changed_regenerates(tmp_path):
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a later time, whatever the clock
     generate_custom(tmp_path / "raw", tmp_path / "out", "kinect20", CustomProtocol(test_subjects=[1]), window=6)
     assert not np.array_equal(np.load(out / "train_data.npy"), before)
+
+
+def test_an_unreadable_custom_sample_is_named(tmp_path):
+    _write_custom(tmp_path / "raw", n=2)
+    path = tmp_path / "raw" / "clip1.npy"
+    full = path.read_bytes()
+    path.write_bytes(full[:200])  # truncated
+    with pytest.raises(ValueError, match=r"clip1\.npy: truncated \.npy file"):
+        load_custom(tmp_path / "raw", "kinect20")
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"clip1\.npy: not a numeric \.npy array"):
+        load_custom(tmp_path / "raw", "kinect20")
+    path.write_text("hello")
+    with pytest.raises(ValueError, match=r"clip1\.npy: not a numeric \.npy array"):
+        load_custom(tmp_path / "raw", "kinect20")

@@ -95,7 +95,7 @@ def load_custom(folder: str | Path, layout: str) -> tuple[list[RawSample], list[
         path = folder / row["file"].strip()
         if not path.is_file():
             raise FileNotFoundError(f"{where}: sample file {path} not found")
-        arr = np.load(path).astype(np.float32)
+        arr = _read_array(path)
         if arr.ndim == 3:
             arr = arr[:, None]
         if arr.ndim != 4 or arr.shape[2:] != (lay.num_joints, lay.num_channels):
@@ -113,6 +113,19 @@ def load_custom(folder: str | Path, layout: str) -> tuple[list[RawSample], list[
             pad = np.zeros((s.joints.shape[0], persons - s.joints.shape[1], *s.joints.shape[2:]), np.float32)
             s.joints = np.concatenate([s.joints, pad], axis=1)
     return samples, names
+
+
+def _read_array(path: Path) -> np.ndarray:
+    """One sample's float32 array, or a ValueError naming the file (np.load's own messages do not)."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:  # pickled objects, another format, a cut-off file
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        what = "truncated .npy file" if "Failed to read all data" in first else "not a numeric .npy array"
+        raise ValueError(f"{path}: {what} ({first})") from None
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{path}: expected a numeric array, got {getattr(arr, 'dtype', type(arr).__name__)}")
+    return arr.astype(np.float32)
 
 
 def _side(samples: Sequence[RawSample], values: Sequence, key, name: str) -> set[int]:
