@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .latency import LatencyRecorder
+from .frame_guard import FrameGuard
 from .messages import prediction_payload, prediction_topic, status_payload, status_topic
 from .ring_buffer import RingBuffer
 from .scheduler import WindowScheduler
@@ -105,6 +106,10 @@ class LiveConfig:
         skip_empty: publish nothing for windows whose newest frame has no tracked person.
         index_fps: when set, a frame's time is ``index * 1000 / index_fps`` instead of its ``timestamp_ms``
             (files read faster than real time, whose capture times say nothing about the motion's pace).
+        skip_bad_frames: a frame the adapter, tracker or model cannot take (unknown layout, wrong joint count or
+            dimensions) is counted in ``bad_frames`` and skipped instead of ending the run: for inputs from other
+            programs (``--skeleton-sub``), as ``sttr serve`` does. Off for our own sources, whose layout mismatch
+            is the same on every frame and best reported once, at the first.
     """
 
     stream: str = "live"
@@ -119,6 +124,7 @@ class LiveConfig:
     max_gap_ms: float = 250.0
     skip_empty: bool = True
     index_fps: float | None = None
+    skip_bad_frames: bool = False
 
     def __post_init__(self) -> None:
         if self.stride < 1:
@@ -140,6 +146,8 @@ class RunStats:
     predictions: int = 0
     publish_dropped: int = 0
     errors: int = 0
+    bad_frames: int = 0  # skipped: the model could not take them (``skip_bad_frames``)
+    invalid_joints_frames: int = 0  # had non-finite or absurd joints, taken as not detected (``FrameGuard``)
     wall_s: float = 0.0
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -224,6 +232,7 @@ class Pipeline(SourceLoop):
         self.publisher, self.adapter, self.tracker = publisher, adapter, tracker
         self.observers = list(observers)
         self._check_spec()
+        self.guard = FrameGuard(f"stream {self.config.stream!r}")
         capacity = max(4 * spec.frames, spec.frames + 4 * self.config.stride)
         self.ring = RingBuffer(capacity, spec.persons, spec.joints, spec.channels, max_gap_ms=self.config.max_gap_ms)
         self._frame_buf = np.zeros((spec.persons, spec.joints, spec.channels), np.float32)
@@ -278,6 +287,7 @@ class Pipeline(SourceLoop):
         st.frames_dropped = self._frames_dropped()
         st.errors += self.scheduler.errors
         st.publish_dropped = int(getattr(self.publisher, "dropped", 0) or 0)
+        st.invalid_joints_frames = self.guard.frames_fixed
         st.latency_ms = self.latency.summary()
 
     # ------------------------------------------------------------------ frame loop
@@ -288,9 +298,14 @@ class Pipeline(SourceLoop):
         self._count_drops(frame.index)
         if self.config.index_fps:  # one time base for tracker and buffer: media time from the frame index
             frame = replace(frame, timestamp_ms=frame.index * 1000.0 / self.config.index_fps)
-        model_frame = self.adapter(frame) if self.adapter is not None else frame
-        tracked = self.tracker.update(model_frame) if self.tracker is not None else model_frame
-        ids = fill_frame(tracked, self.spec, self._frame_buf)
+        frame = self.guard(frame)
+        try:
+            tracked, ids = self._to_model(frame)
+        except (ValueError, KeyError) as exc:  # unknown layout, joints that do not fit the model
+            if not self.config.skip_bad_frames:
+                raise
+            self._bad_frame(frame, exc)
+            return
         t_ms = float(frame.timestamp_ms)
         try:
             self.ring.push(self._frame_buf, t_ms, int(frame.index))
@@ -309,6 +324,21 @@ class Pipeline(SourceLoop):
             if ids or not self.config.skip_empty:
                 self._submit_window(frame, ids, start_ns, push_ms)
         self._maybe_status()
+
+    def _to_model(self, frame: Any) -> tuple[Any, list[int]]:
+        model_frame = self.adapter(frame) if self.adapter is not None else frame
+        tracked = self.tracker.update(model_frame) if self.tracker is not None else model_frame
+        return tracked, fill_frame(tracked, self.spec, self._frame_buf)
+
+    def _bad_frame(self, frame: Any, exc: BaseException) -> None:
+        self.stats.bad_frames += 1
+        detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # KeyError's str quotes it
+        text = f"frame {frame.index} skipped: {str(detail).splitlines()[0] if detail else repr(exc)}"
+        self.stats.errors += 1
+        self._errors.append(text[:200])
+        n = self.stats.bad_frames
+        if n == 1 or n % 100 == 0:  # a sender that is wrong every frame must not flood the terminal
+            logger.warning("%s (%d bad frame(s) so far)", text, n)
 
     def _count_drops(self, index: int) -> None:
         if self._last_index is not None and index > self._last_index + 1:
@@ -334,6 +364,10 @@ class Pipeline(SourceLoop):
         x = np.ascontiguousarray(x[None], dtype=np.float32)  # (1, C, T, V, M)
         t1 = time.perf_counter_ns()
         probs = np.asarray(self.engine.probabilities(self.engine.run(x)), dtype=np.float64)[0]
+        if not np.isfinite(probs).all():  # never publish NaN scores; a smoothed average must not keep them either
+            self._record_error(f"window ending at frame {meta.last_frame}: the model gave non-finite scores; "
+                               "no prediction")
+            return
         if self.config.smoothing > 0:
             a = self.config.smoothing
             self._ema = probs if self._ema is None else a * self._ema + (1.0 - a) * probs

@@ -12,6 +12,7 @@ pyzmq is imported when a Publisher is made (``pip install 'sttr[live]'``).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -93,6 +94,7 @@ class Publisher:
         self._lock = threading.Lock()
         self.sent = 0
         self.dropped = 0
+        self.refused = 0  # messages with NaN or infinite numbers: never sent (a subscriber could not trust them)
         self.subscriptions = 0
         self._ctx = context if context is not None else zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.XPUB)
@@ -117,7 +119,16 @@ class Publisher:
 
     # ------------------------------------------------------------------ sending
     def send(self, topic: bytes | str, payload: Mapping[str, Any]) -> bool:
-        """Encode and send one message without blocking; False (and ``dropped`` += 1) when it could not go."""
+        """Encode and send one message without blocking; False (and ``dropped`` += 1) when it could not go.
+
+        A payload holding a NaN or an infinite number is not sent (``refused`` += 1, logged): JSON cannot carry it,
+        and msgpack would carry it to subscribers that validate messages (``validate_prediction``) and reject them.
+        """
+        if not _all_finite(payload):
+            self.refused += 1
+            if self.refused == 1 or self.refused % 100 == 0:
+                logger.warning("not publishing a %r message with non-finite numbers (%d so far)", topic, self.refused)
+            return False
         data = encode(payload, self.fmt)
         return self.send_raw(topic, data)
 
@@ -176,6 +187,17 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _all_finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a payload of dicts, lists and numbers."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_all_finite(v) for v in value)
+    return True
 
 
 def _next_port(addr: str) -> str:

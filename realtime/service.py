@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .frame_guard import FrameGuard
 from .latency import LatencyRecorder
 from .messages import (MessageError, check_stream_id, prediction_payload, prediction_topic, status_payload,
                        status_topic)
@@ -119,6 +120,7 @@ class ServiceStats:
     batches: int = 0
     batch_sizes: dict[int, int] = field(default_factory=dict)  # batch size -> engine calls of that size
     errors: int = 0
+    invalid_joints_frames: int = 0  # had non-finite or absurd joints, taken as not detected (``FrameGuard``)
     wall_s: float = 0.0
     latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -151,6 +153,7 @@ class _Stream:
 
     def __init__(self, name: str, spec: ModelSpec, config: ServiceConfig, now: float) -> None:
         self.name = name
+        self.guard = FrameGuard(f"stream {name!r}")
         self.adapter = LayoutAdapter(spec.layout)
         self.tracker = PersonTracker(max_persons=spec.persons)
         capacity = max(4 * spec.frames, spec.frames + 4 * config.stride)
@@ -275,6 +278,12 @@ class InferenceService(SourceLoop):
         return stream
 
     def _push(self, stream: _Stream, frame: Any) -> list[int]:
+        fixed = stream.guard.frames_fixed
+        frame = stream.guard(frame)
+        if stream.guard.frames_fixed != fixed:
+            self.stats.invalid_joints_frames += 1
+            if stream.guard.frames_fixed == 1:
+                stream.error(f"frame {frame.index}: non-finite or absurd joints taken as not detected")
         tracked = stream.tracker.update(stream.adapter(frame))
         ids = fill_frame(tracked, self.spec, stream.frame)
         t_ms = float(frame.timestamp_ms)
@@ -430,8 +439,14 @@ class InferenceService(SourceLoop):
         probs = np.asarray(self.engine.probabilities(self.engine.run(self._batch[:n])), dtype=np.float64)
         self.stats.batches += 1
         self._batch_sizes[n] += 1
-        best_per_window = []
-        for (stream, _, _), p in zip(batch, probs):
+        best_per_window: list[list[tuple[int, float]] | None] = []
+        for (stream, _, window), p in zip(batch, probs):
+            if not np.isfinite(p).all():  # never publish NaN scores, nor keep them in the smoothed average
+                self.stats.errors += 1
+                stream.error(f"window ending at frame {window.last_frame}: the model gave non-finite scores; "
+                             "no prediction")
+                best_per_window.append(None)
+                continue
             if self.config.smoothing > 0:
                 a = self.config.smoothing
                 stream.ema = p if stream.ema is None else a * stream.ema + (1.0 - a) * p
@@ -440,7 +455,8 @@ class InferenceService(SourceLoop):
         t2 = time.perf_counter_ns()
         logger.debug("batch of %d: preprocess %.2f ms, engine + top-k %.2f ms", n, (t1 - t0) / 1e6, (t2 - t1) / 1e6)
         for (stream, _, window), best, prep in zip(batch, best_per_window, prep_ms):
-            self._publish(stream, window, best, prep, (t2 - t1) / 1e6, t2)
+            if best is not None:
+                self._publish(stream, window, best, prep, (t2 - t1) / 1e6, t2)
 
     def _publish(self, stream: _Stream, window: _Window, best: list[tuple[int, float]], prep_ms: float,
                  infer_ms: float, t_infer_end: int) -> None:

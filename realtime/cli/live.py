@@ -177,7 +177,8 @@ class LiveApp:
             observers.append(self.overlay)
         file_fps = _file_fps(self.source) if not a.realtime else None
         config = LiveConfig(stream=a.stream, stride=a.stride, top_k=a.top_k, smoothing=a.smoothing,
-                            realtime=a.realtime, max_frames=a.max_frames, index_fps=file_fps)
+                            realtime=a.realtime, max_frames=a.max_frames, index_fps=file_fps,
+                            skip_bad_frames=kind == "zmq")  # another program's frames: skip bad ones, as serve
         self.pipeline = Pipeline(self.source, engine, spec, config, publisher=self.publisher,
                                  adapter=LayoutAdapter(spec.layout), tracker=PersonTracker(max_persons=spec.persons),
                                  observers=observers)
@@ -240,7 +241,10 @@ def _file_fps(source: Any) -> float | None:
 def _report(stats: RunStats, path: str | None) -> None:
     print(f"frames {stats.frames} in {stats.wall_s:.1f} s ({stats.input_fps:.1f} fps), frames dropped "
           f"{stats.frames_dropped}, windows {stats.windows} (dropped under load {stats.windows_dropped}), "
-          f"predictions {stats.predictions}, errors {stats.errors}", file=sys.stderr)
+          f"predictions {stats.predictions}, errors {stats.errors}"
+          + (f", bad frames skipped {stats.bad_frames}" if stats.bad_frames else "")
+          + (f", frames with invalid joints {stats.invalid_joints_frames}" if stats.invalid_joints_frames else ""),
+          file=sys.stderr)
     if stats.latency_ms:
         print(format_table({k: v for k, v in stats.latency_ms.items() if v["count"]}), file=sys.stderr)
     if path:
@@ -252,7 +256,8 @@ def stats_dict(stats: RunStats) -> dict[str, Any]:
     return {"frames": stats.frames, "wall_s": stats.wall_s, "input_fps": stats.input_fps,
             "frames_dropped": stats.frames_dropped, "windows": stats.windows,
             "windows_dropped": stats.windows_dropped, "predictions": stats.predictions,
-            "publish_dropped": stats.publish_dropped, "errors": stats.errors, "latency_ms": stats.latency_ms}
+            "publish_dropped": stats.publish_dropped, "errors": stats.errors, "bad_frames": stats.bad_frames,
+            "invalid_joints_frames": stats.invalid_joints_frames, "latency_ms": stats.latency_ms}
 
 
 def _error(problem: str | BaseException) -> int:

@@ -102,7 +102,8 @@ def stats_dict(stats: Any) -> dict[str, Any]:
             "streams_refused": stats.streams_refused, "windows": stats.windows,
             "windows_dropped": stats.windows_dropped, "predictions": stats.predictions, "batches": stats.batches,
             "mean_batch": stats.mean_batch, "batch_sizes": {str(k): v for k, v in stats.batch_sizes.items()},
-            "errors": stats.errors, "latency_ms": stats.latency_ms}
+            "errors": stats.errors, "invalid_joints_frames": stats.invalid_joints_frames,
+            "latency_ms": stats.latency_ms}
 
 
 def _report(stats: Any, path: str | None) -> None:

@@ -59,17 +59,36 @@ def _check_topic(topic: bytes, stream: str) -> None:
         raise MessageError(f"topic {topic!r} does not match the payload's stream: expected {expected!r}")
 
 
+def _known_layout(name: str) -> Any:
+    """The registered layout of that name, or None; a message never makes us read a file, so no path lookups."""
+    if "/" in name or "\\" in name or name.lower().endswith((".yaml", ".yml", ".json")):
+        raise MessageError(f"skeleton.layout: expected a layout name such as 'mediapipe33', got a path {name[:60]!r}")
+    try:
+        return get_layout(name)
+    except (KeyError, ValueError):
+        return None  # a user layout we do not know: trust the message's shape
+
+
+def _numbers(values: list[Any], what: str) -> np.ndarray:
+    """Nested lists of numbers as float32; MessageError for strings, booleans, nulls or ragged lists."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise MessageError(f"skeleton.persons: {what} must be numbers ({err})") from None
+    if array.dtype.kind not in "iuf":  # 'U' strings, 'b' booleans, 'O' nulls / huge integers
+        got = {"U": "text", "S": "text", "b": "true/false"}.get(array.dtype.kind, "null or other non-number")
+        raise MessageError(f"skeleton.persons: {what} must be numbers, got {got} values")
+    return array.astype(np.float32)
+
+
 def _frame_from_payload(payload: dict[str, Any]) -> SkeletonFrame:
     layout = payload["layout"]
     persons = payload["persons"]
-    try:
-        num_joints: int | None = get_layout(layout).num_joints
-        dims = 3 if get_layout(layout).is_3d else 2
-    except KeyError:
-        num_joints, dims = None, 2  # a user layout we do not know: trust the message's shape
+    known = _known_layout(layout)
+    num_joints, dims = (known.num_joints, 3 if known.is_3d else 2) if known is not None else (None, 2)
     if persons:
-        joints = np.asarray([p["joints"] for p in persons], dtype=np.float32)
-        scores = np.asarray([p["scores"] for p in persons], dtype=np.float32)
+        joints = _numbers([p["joints"] for p in persons], "joints")
+        scores = _numbers([p["scores"] for p in persons], "scores")
         if num_joints is not None and joints.shape[1] != num_joints:
             raise MessageError(f"skeleton.persons: layout {layout!r} has {num_joints} joints, got {joints.shape[1]}")
         if not (np.isfinite(joints).all() and np.isfinite(scores).all()):
@@ -78,7 +97,8 @@ def _frame_from_payload(payload: dict[str, Any]) -> SkeletonFrame:
         joints = np.zeros((0, num_joints or 0, dims), np.float32)
         scores = np.zeros((0, num_joints or 0), np.float32)
     ids = [p["id"] for p in persons]
-    track_ids = [int(i) for i in ids] if ids and all(isinstance(i, int) for i in ids) else None
+    track_ids = [int(i) for i in ids] if ids and all(isinstance(i, int) and not isinstance(i, bool) for i in ids) \
+        else None
     return SkeletonFrame(layout=layout, timestamp_ms=float(payload["timestamp_ms"]), index=int(payload["index"]),
                          joints=joints, scores=scores, track_ids=track_ids)
 

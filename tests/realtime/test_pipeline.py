@@ -8,8 +8,10 @@ import pytest
 
 from sttr.realtime import messages as msg
 from sttr.realtime.client import Prediction, Status, Subscriber
+from sttr.realtime.frame import SkeletonFrame
 from sttr.realtime.pipeline import LiveConfig, ModelSpec, Pipeline, top_k
 from sttr.realtime.publisher import Publisher
+from sttr.realtime.session import LayoutAdapter
 
 from ._fakes import FakeEngine, synthetic_frames
 
@@ -138,6 +140,27 @@ def test_wrong_joint_count_is_a_clear_error():
     pipe = Pipeline(synthetic_frames(4), FakeEngine(), spec, LiveConfig(threaded=False))
     with pytest.raises(ValueError, match="25 joints.*expects 20"):
         pipe.run()
+
+
+def test_bad_frames_from_another_program_are_skipped():
+    spec = ModelSpec(channels=3, frames=8, joints=18, persons=1, layout="openpose18", fps=30.0, labels=("a", "b"),
+                     channel_names=("x", "y", "score"))
+
+    def frames():
+        for i in range(40):
+            joints, layout = np.full((1, 18, 2), 0.5, np.float32), "openpose18"
+            if i == 10:
+                layout = "nosuchlayout"  # KeyError in the layout adapter
+            if i == 11:
+                joints = np.full((1, 18, 3), 0.5, np.float32)  # 3-D joints for a 2-D layout
+            yield SkeletonFrame(layout, i * 1000 / 30, i, joints, np.ones((1, 18), np.float32))
+
+    config = LiveConfig(stride=4, realtime=False, threaded=False, skip_bad_frames=True)
+    stats = Pipeline(frames(), FakeEngine(num_classes=2), spec, config, adapter=LayoutAdapter("openpose18")).run()
+    assert stats.frames == 40 and stats.bad_frames == 2 and stats.errors == 2 and stats.predictions > 3
+    with pytest.raises(KeyError, match="nosuchlayout"):  # our own sources: the first mismatch ends the run
+        Pipeline(frames(), FakeEngine(num_classes=2), spec, LiveConfig(threaded=False),
+                 adapter=LayoutAdapter("openpose18")).run()
 
 
 def test_score_channel_is_filled_from_scores():

@@ -46,6 +46,23 @@ def test_multipart_topic_and_payload_over_tcp(ctx, fmt):
     assert pub.sent >= 1
 
 
+@pytest.mark.parametrize("fmt", ["json", "msgpack"])
+def test_a_non_finite_score_is_never_published(ctx, fmt):
+    pred = msg.prediction_payload(stream="t", seq=0, window={"first_frame": 0, "last_frame": 7, "frames": 8,
+                                                             "fps": 30.0, "t_first_ms": 0.0, "t_last_ms": 233.0},
+                                  persons=[0], topk=[("a", 0, float("nan"))], model="m", backend="b",
+                                  latency_ms={})
+    with Publisher("inproc://test-nan", fmt=fmt, context=ctx) as pub:
+        sub = _raw_sub(ctx, "inproc://test-nan", b"pred.")
+        try:
+            assert pub.wait_for_subscriber(5.0)
+            assert pub.send(b"pred.t", pred) is False  # JSON raised ValueError, msgpack sent the NaN
+            assert not sub.poll(50, zmq.POLLIN)
+        finally:
+            sub.close()
+    assert pub.refused == 1 and pub.sent == 0
+
+
 def test_inproc_and_topic_filter(ctx):
     with Publisher("inproc://test-pub", context=ctx) as pub:
         sub = _raw_sub(ctx, "inproc://test-pub", b"pred.")

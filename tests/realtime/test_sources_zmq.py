@@ -63,6 +63,49 @@ def test_validation_errors_are_clear(change, match):
         decode_skeleton_frame([b"skel.a", b"\x00garbage"])
 
 
+@pytest.mark.parametrize("joints, match", [
+    (["ab"] * 17, "joints must be numbers"),  # right length, wrong type: np.asarray raised ValueError
+    ([["a", "b"]] * 17, "got text"),
+    ([[True, False]] * 17, "true/false"),
+    ([[None, 0.5]] * 17, "non-number"),
+    ([[0.5, 0.5]] * 16 + [[0.5, 0.5, 0.5]], "V × \\(2\\|3\\)"),
+])
+def test_joints_that_are_not_numbers_are_a_message_error(joints, match):
+    payload = {"schema": "sttr.skeleton/1", "stream": "a", "layout": "coco17", "timestamp_ms": 5.0, "index": 0,
+               "persons": [{"id": 1, "joints": joints, "scores": [0.9] * 17}]}
+    with pytest.raises(MessageError, match=match):
+        decode_skeleton_frame([b"skel.a", json.dumps(payload).encode()])
+
+
+def test_a_layout_path_in_a_message_is_refused_not_read(tmp_path):
+    layout_file = tmp_path / "mine.json"
+    layout_file.write_text("{}")  # would be opened by get_layout if the decoder resolved paths
+    payload = {"schema": "sttr.skeleton/1", "stream": "a", "layout": str(layout_file), "timestamp_ms": 5.0,
+               "index": 0, "persons": [{"id": 1, "joints": [[0.5, 0.5]] * 17, "scores": [0.9] * 17}]}
+    with pytest.raises(MessageError, match="layout name"):
+        decode_skeleton_frame([b"skel.a", json.dumps(payload).encode()])
+    payload["layout"] = "my_own_layout"  # an unknown name still passes: its shape is trusted
+    assert decode_skeleton_frame([b"skel.a", json.dumps(payload).encode()])[1].layout == "my_own_layout"
+
+
+def test_a_source_skips_a_message_with_text_joints():
+    ctx = zmq.Context()
+    try:
+        with ZmqSkeletonSender("inproc://skel-text", "cam0", context=ctx) as sender, \
+                ZmqSkeletonSource("inproc://skel-text", context=ctx, timeout_s=0.3) as source:
+            _first(sender, source, _frame(0))
+            while source.recv(timeout_s=0.05) is not None:
+                pass
+            bad = {"schema": "sttr.skeleton/1", "stream": "cam0", "layout": "ntu25", "timestamp_ms": 5.0,
+                   "index": 1, "persons": [{"id": 1, "joints": ["ab"] * 25, "scores": [0.9] * 25}]}
+            sender._socket.send_multipart([b"skel.cam0", json.dumps(bad).encode()])
+            sender.send(_frame(2))
+            assert [f.index for f in source] == [2]
+            assert source.frames_dropped == 1 and "must be numbers" in source.errors[0]
+    finally:
+        ctx.term()
+
+
 def _first(sender: ZmqSkeletonSender, source: ZmqSkeletonSource, frame: SkeletonFrame):
     """Get past ZeroMQ's slow joiner: resend the first frame until it arrives (each try waits on a poll)."""
     for _ in range(200):
