@@ -25,6 +25,8 @@ class SkeletonFrame:
         scores: float32 (P, V) per-joint confidence in [0, 1] (0 = not detected).
         track_ids: Stable person ids (one per person) once a tracker has run, else None.
         image: The BGR uint8 image the skeletons came from, when the source has pixels.
+        image_joints: float32 (P, V, 2) image coordinates in [0, 1] of the same persons when `joints` are not image
+            coordinates (MediaPipe world landmarks, metres), so an overlay can draw them on `image`; else None.
         timings_ms: Stage durations in milliseconds, e.g. {"capture": 0.4, "pose": 31.2}.
     """
 
@@ -35,6 +37,7 @@ class SkeletonFrame:
     scores: np.ndarray
     track_ids: list[int] | None = None
     image: np.ndarray | None = None
+    image_joints: np.ndarray | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,4 +79,5 @@ class SkeletonFrame:
         ids = None if self.track_ids is None else [self.track_ids[p] for p in persons]
         return SkeletonFrame(layout=self.layout, timestamp_ms=self.timestamp_ms, index=self.index,
                              joints=self.joints[persons], scores=self.scores[persons], track_ids=ids,
-                             image=self.image, timings_ms=dict(self.timings_ms))
+                             image=self.image, timings_ms=dict(self.timings_ms),
+                             image_joints=None if self.image_joints is None else self.image_joints[persons])

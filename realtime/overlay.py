@@ -42,16 +42,23 @@ def _pixels(joints: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def draw_skeletons(image: np.ndarray, frame: Any, min_score: float = 0.1) -> np.ndarray:
-    """Draw the frame's persons (source layout, image coordinates) onto ``image`` in place; returns it."""
+    """Draw the frame's persons (source layout, image coordinates) onto ``image`` in place; returns it.
+
+    Frames whose joints are world coordinates (3-D, metres) are drawn from their ``image_joints``; without those
+    nothing is drawn, since metres read as pixels would put the skeleton in the wrong place.
+    """
     cv2 = _cv2()
-    if frame.num_persons == 0 or frame.num_dims < 2:
+    xy = getattr(frame, "image_joints", None)
+    if xy is None:
+        xy = frame.joints if frame.num_dims == 2 else None
+    if frame.num_persons == 0 or xy is None:
         return image
     try:
         edges = get_layout(frame.layout).edges()
     except (KeyError, ValueError):
         edges = []
     h, w = image.shape[:2]
-    pts = _pixels(frame.joints, w, h)
+    pts = _pixels(xy, w, h)
     ids = frame.track_ids or list(range(frame.num_persons))
     for p in range(frame.num_persons):
         color = _COLORS[int(ids[p]) % len(_COLORS)] if ids[p] >= 0 else _COLORS[0]

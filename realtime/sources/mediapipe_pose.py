@@ -250,18 +250,22 @@ class MediaPipePoseSource:
     def _frame(self, result: Any, captured: CapturedFrame, pose_ms: float) -> SkeletonFrame:
         joints, scores = landmarks_to_arrays(result, self.coordinates)
         track_ids = None
+        # world landmarks are metres around the hips: drawing and tracking need the image landmarks too
+        image_joints = None if self.coordinates == "image" or (self.tracker is None and not self.keep_image) \
+            else landmarks_to_arrays(result, "image")[0]
         if self.tracker is not None:
-            image_joints = joints if self.coordinates == "image" else landmarks_to_arrays(result, "image")[0]
             tracked = self.tracker.update(SkeletonFrame(LAYOUT, captured.timestamp_ms, captured.index,
-                                                        image_joints, scores))
+                                                        joints if image_joints is None else image_joints, scores))
             slots = sorted(self.tracker.last_assignment)
             order = [self.tracker.last_assignment[s] for s in slots]
             joints, scores = joints[order], scores[order]
+            image_joints = None if image_joints is None else image_joints[order]
             track_ids = [tracked.track_ids[s] for s in slots]
         self.stats["frames_out"] += 1
         return SkeletonFrame(layout=LAYOUT, timestamp_ms=captured.timestamp_ms, index=captured.index,
                              joints=joints, scores=scores, track_ids=track_ids,
                              image=captured.image if self.keep_image else None,
+                             image_joints=image_joints if self.keep_image else None,
                              timings_ms={"capture": captured.capture_ms, "pose": pose_ms})
 
     def _media_time(self, captured: CapturedFrame) -> float:

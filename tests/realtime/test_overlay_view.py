@@ -73,6 +73,23 @@ def test_overlay_records_drawn_frames_atomically(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_world_coordinates_are_drawn_from_their_image_landmarks():
+    pytest.importorskip("cv2")
+    from sttr.realtime.overlay import draw_skeletons
+
+    # MediaPipe world landmarks: metres around the hips (x, y in [-0.5, 0.5]), drawn as pixels they sat at (0, 0)
+    rng = np.random.default_rng(0)
+    world = rng.uniform(-0.5, 0.5, size=(1, 33, 3)).astype(np.float32)
+    on_image = rng.uniform(0.6, 0.9, size=(1, 33, 2)).astype(np.float32)  # the person is at the right
+    scores = np.ones((1, 33), np.float32)
+    image = draw_skeletons(np.zeros((100, 200, 3), np.uint8),
+                           SkeletonFrame("mediapipe33", 0.0, 0, world, scores, image_joints=on_image))
+    cols = np.flatnonzero(image.max(axis=(0, 2)))
+    assert cols.size and cols.min() >= 0.6 * 200 - 4  # nothing at the left edge
+    bare = draw_skeletons(np.zeros((100, 200, 3), np.uint8), SkeletonFrame("mediapipe33", 0.0, 0, world, scores))
+    assert bare.max() == 0  # no image landmarks: drawn nowhere rather than in the wrong place
+
+
 def test_overlay_rejects_missing_folder(tmp_path):
     pytest.importorskip("cv2")
     from sttr.realtime.overlay import Overlay

@@ -56,6 +56,18 @@ def test_world_landmarks_of_a_real_person_are_plausible(video, model):
         assert ntu[0, NTU.index("head"), 1] > ntu[0, NTU.index("spine_base"), 1] + 0.3  # NTU y is up
 
 
+def test_world_frames_carry_image_landmarks_for_drawing(video, model):
+    world = _first_frames(video, model, 8, coordinates="world", num_poses=2)
+    image = _first_frames(video, model, 8, coordinates="image", num_poses=2)
+    assert any(f.num_persons for f in world)
+    for w, i in zip(world, image):
+        assert w.image_joints is not None and w.image_joints.shape == w.joints.shape[:2] + (2,)
+        np.testing.assert_allclose(w.image_joints, i.joints, atol=1e-5)  # same persons, same order
+        assert i.image_joints is None  # image coordinates are the joints themselves
+    bare = _first_frames(video, model, 1, coordinates="world", keep_image=False, track=False)
+    assert bare[0].image_joints is None  # nothing to draw on: not kept
+
+
 def test_world_x_follows_image_x(video, model):
     # the documented axis assumption behind the NTU adapter: world x points the same way as image x
     ls, rs = MP.index("left_shoulder"), MP.index("right_shoulder")
