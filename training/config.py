@@ -3,7 +3,8 @@ optimiser settings.
 
 The dataclasses are the truth; a YAML file is their serialised form and maps onto them one to one. An unknown key
 anywhere raises `ValueError` naming it (with its dotted path), so a typo in a config or on the command line fails
-loudly. Any key can be overridden on the command line as `section.key=value` (values parsed as YAML scalars/lists):
+loudly. Any key can be overridden on the command line as `section.key=value` (values parsed as YAML scalars/lists;
+1e-3 is a float, as in YAML 1.2):
 
     model: {preset: s-tr, num_classes: 60}      # preset name + STTRConfig overrides
     data: {root: data/ntu60/xsub, val_fraction: 0.05}
@@ -14,6 +15,7 @@ loudly. Any key can be overridden on the command line as `section.key=value` (va
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,9 +25,29 @@ import yaml
 
 __all__ = [
     "DataConfig", "AugmentConfig", "OptimConfig", "TrainConfig", "load_config", "apply_overrides", "parse_override",
+    "load_yaml", "device_problem",
 ]
 
 Precision = Literal["fp32", "bf16", "fp16"]
+
+# Floats in exponent form without a dot or an exponent sign (1e-3, 5E4): YAML 1.2 floats that PyYAML's YAML 1.1
+# resolver leaves as strings. `load_yaml` resolves them; `_coerce` accepts them where a float is expected.
+_EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that also reads 1e-3 as a float."""
+
+
+_ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, except that 1e-3 (no dot, as Python and YAML 1.2 write it) is a float, not a string."""
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+_DEVICE = re.compile(r"^(?:auto|cpu|cuda(?::[0-9]+)?)$")
 
 
 @dataclass
@@ -187,6 +209,12 @@ class TrainConfig:
         for key, ok in checks:
             if not ok:
                 raise ValueError(f"config key {key!r} has an invalid value {_get(self, key)!r}")
+        if not 0 <= self.optim.label_smoothing < 1:  # else torch fails at the first step, not here
+            raise ValueError(f"config key 'optim.label_smoothing': expected a value in [0, 1), "
+                             f"got {self.optim.label_smoothing!r}")
+        if not _DEVICE.match(self.device):
+            raise ValueError(f"config key 'device': expected auto, cpu, cuda or cuda:N (e.g. cuda:0), "
+                             f"got {self.device!r}")
         if not isinstance(self.model.get("preset", ""), str):
             raise ValueError("config key 'model.preset' must be a preset name")
         if self.data.window is not None and self.data.window < 1:
@@ -194,7 +222,7 @@ class TrainConfig:
         self._check_model_keys()
 
     def _check_model_keys(self) -> None:
-        from sttr.model.config import PRESETS
+        from sttr.model.config import PRESETS, STTRConfig
 
         name = self.model.get("preset", "s-tr")
         if name not in PRESETS:
@@ -204,6 +232,10 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config key(s) {', '.join(repr('model.' + k) for k in unknown)}; "
                              f"known keys in model: preset, {', '.join(sorted(known))}")
+        # `model` is a free dict here; type-check it against STTRConfig now, not when the model is built
+        hints = typing.get_type_hints(STTRConfig)
+        for key, value in self.model_overrides().items():
+            self.model[key] = _coerce(value, hints[key], "model." + key)
 
     def build_model_config(self, defaults: Mapping[str, Any] | None = None) -> Any:
         """The STTRConfig: the preset, then `defaults` (what the dataset dictates), then this config's overrides.
@@ -279,7 +311,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         return dict(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint in (int, float, str, bool) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+    if hint is float and isinstance(value, str) and _EXP_FLOAT.match(value.strip()):
+        return float(value.replace("_", ""))  # 1e-3 from a YAML 1.1 reader
+    # any plain type, not only these four: model.layout is `str | dict`, so a number must fail both
+    if isinstance(hint, type) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
         raise ValueError(f"config key {key!r}: expected {hint.__name__}, got {value!r}")
     return value
 
@@ -293,9 +328,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not key or any(not p for p in key.split(".")):
         raise ValueError(f"override {text!r}: expected a dotted key like optim.lr")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as err:
-        raise ValueError(f"override {text!r}: cannot parse the value: {err}") from None
+        raise ValueError(f"override {text!r}: cannot parse the value{_yaml_where(err)}") from None
     return key.split("."), value
 
 
@@ -314,6 +349,33 @@ def apply_overrides(d: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     return d
 
 
+def _yaml_where(err: yaml.YAMLError) -> str:
+    """' at line L, column C: problem' of a YAML error (its first line only)."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{where}: {problem}"
+
+
+def device_problem(name: str) -> str | None:
+    """Why the torch device `name` cannot be used here (None when it can): a name that is not auto, cpu, cuda or
+    cuda:N, or CUDA asked for where torch sees no CUDA device."""
+    if not _DEVICE.match(name):
+        return f"device {name!r}: expected auto, cpu, cuda or cuda:N (e.g. cuda:0)"
+    if not name.startswith("cuda"):
+        return None
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        build = (f"a CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build")
+        return (f"device {name!r}: torch sees no CUDA device (torch {torch.__version__} is {build}); "
+                f"use cpu or auto")
+    if ":" in name and int(name.split(":")[1]) >= count:
+        return f"device {name!r}: torch sees {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+    return None
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config (or start from the defaults), apply `key=value` overrides and validate."""
     d: dict[str, Any] = {}
@@ -321,7 +383,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
-        d = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            d = load_yaml(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"config file {path}: not valid YAML{_yaml_where(err)}") from None
         if not isinstance(d, dict):
             raise ValueError(f"config file {path}: expected a mapping at the top level")
     apply_overrides(d, list(overrides or []))

@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from sttr.training.config import TrainConfig, apply_overrides, load_config, parse_override
+from sttr.training.config import TrainConfig, apply_overrides, device_problem, load_config, load_yaml, parse_override
 from sttr.training.schedule import lr_factor
 
 
@@ -84,3 +84,73 @@ def test_paper_config_reads_where_its_gendata_command_writes(path):
         assert [f"{args.out.as_posix()}/{f}" for f in folders] == [root]
         assert (args.bones == "merge") == ("-bones" in path.stem)
         TrainConfig.from_dict(yaml.safe_load(path.read_text()))  # and the recipe itself loads
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 1e-3), ("5e-4", 5e-4), ("1E-3", 1e-3), ("-2e-3", -2e-3),
+                                         ("1.5e3", 1500.0), (".5e-1", 0.05)])
+def test_exponent_floats_without_a_dot_are_floats(text, value):
+    # PyYAML's YAML 1.1 resolver reads 1e-3 as a string; Python, YAML 1.2 and every paper write it so
+    assert parse_override(f"optim.lr={text}") == (["optim", "lr"], value)
+    assert load_yaml(f"lr: {text}") == {"lr": value}
+
+
+def test_exponent_floats_load_from_a_file_an_override_and_a_plain_yaml_dict(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 1e-3\n  weight_decay: 5E-4\nmodel:\n  dropout: 1e-1\n")
+    cfg = load_config(path, ["optim.gamma=2e-1"])
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.gamma, cfg.model["dropout"]) == (1e-3, 5e-4, 0.2, 0.1)
+    # a dict read by plain yaml.safe_load holds the string; wherever a float is expected it still is one
+    assert TrainConfig.from_dict(yaml.safe_load("optim: {lr: 1e-3, clip_grad_norm: 1e1}")).optim.lr == 1e-3
+    with pytest.raises(ValueError, match="'optim.lr': expected float, got 'e3'"):
+        load_config(None, ["optim.lr=e3"])
+
+
+def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("optim:\n  lr: 0.1\n   epochs: 3\n")
+    with pytest.raises(ValueError, match=r"^config file .*c\.yaml: not valid YAML at line 3, column 10: mapping "
+                                         r"values are not allowed here$"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("over, says", [("model.dropout=high", "'model.dropout': expected float, got 'high'"),
+                                        ("model.num_classes=3.5", "'model.num_classes': expected int, got 3.5"),
+                                        ("model.num_heads=true", "'model.num_heads': expected int, got True"),
+                                        ("model.layout=5", "'model.layout': expected str | dict, got 5"),
+                                        ("model.window_blocks=[1, a, 3]", r"'model.window_blocks\[1\]': expected int"),
+                                        ("model.attention=sideways", "'model.attention': expected one of")])
+def test_model_keys_are_type_checked_naming_the_key(over, says):
+    with pytest.raises(ValueError, match=says):
+        load_config(None, ["model.preset=nano", over])
+
+
+def test_model_keys_of_the_right_type_pass():
+    cfg = load_config(None, ["model.preset=nano", "model.dropout=0", "model.layout={name: x}", "model.num_heads=4"])
+    assert cfg.model == {"preset": "nano", "dropout": 0.0, "layout": {"name": "x"}, "num_heads": 4}
+
+
+@pytest.mark.parametrize("over", ["optim.label_smoothing=1.5", "optim.label_smoothing=1", "optim.label_smoothing=-0.1"])
+def test_label_smoothing_outside_0_1_fails_up_front(over):
+    with pytest.raises(ValueError, match=r"'optim.label_smoothing': expected a value in \[0, 1\)"):
+        load_config(None, [over])
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda0", "cuda:x", "CPU", "cuda:-1"])
+def test_device_names_are_checked(name):
+    with pytest.raises(ValueError, match=r"'device': expected auto, cpu, cuda or cuda:N"):
+        load_config(None, [f"device={name}"])
+    assert device_problem(name).endswith("expected auto, cpu, cuda or cuda:N (e.g. cuda:0)")
+
+
+def test_device_problem_says_torch_sees_no_cuda_device(monkeypatch):
+    import torch
+
+    assert device_problem("cpu") is None and device_problem("auto") is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device_problem("cuda") == (f"device 'cuda': torch sees no CUDA device (torch {torch.__version__} is a "
+                                      f"{'CUDA ' + torch.version.cuda if torch.version.cuda else 'CPU-only'} build); "
+                                      "use cpu or auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert device_problem("cuda") is None and device_problem("cuda:1") is None
+    assert device_problem("cuda:2") == "device 'cuda:2': torch sees 2 CUDA device(s), cuda:0 to cuda:1"
