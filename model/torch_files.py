@@ -43,9 +43,9 @@ def load_torch_file(path: str | Path, *, what: str = "checkpoint", map_location:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
-    if trust:
-        return torch.load(path, map_location=map_location, weights_only=False)
     try:
+        if trust:
+            return torch.load(path, map_location=map_location, weights_only=False)
         with torch.serialization.safe_globals(_harmless_globals()):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -54,7 +54,10 @@ def load_torch_file(path: str | Path, *, what: str = "checkpoint", map_location:
             raise ValueError(f"{path}: holds {' and '.join(refused)} besides tensors, which a safe load (torch.load "
                              f"weights_only=True) refuses{trust_hint}") from None
         raise _unreadable(path, what, err) from None
-    except (RuntimeError, EOFError, ValueError, KeyError, IndexError) as err:
+    except PermissionError as err:
+        raise ValueError(f"{path}: cannot read the {what} ({err.strerror})") from None
+    # OSError: torch's zip reader on a file cut short inside its central directory ("[Errno 22] Invalid argument")
+    except (RuntimeError, EOFError, ValueError, KeyError, IndexError, OSError) as err:
         raise _unreadable(path, what, err) from None
 
 

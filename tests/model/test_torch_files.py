@@ -54,3 +54,15 @@ def test_a_training_state_given_as_a_checkpoint_says_so(tmp_path):
     with pytest.raises(ValueError, match=r"last\.pt: a training state \(what `sttr train --resume` continues from\)"):
         load_model_source(state)  # what sttr export reads
     assert convert_main([str(state), "--out", str(tmp_path / "x.pt")]) == 1
+
+
+def test_a_file_cut_inside_its_zip_records_is_named(tmp_path):
+    # torch's zip reader raises OSError (Errno 22, "Invalid argument") here, not the RuntimeError of a shorter cut
+    path = tmp_path / "best.pt"
+    torch.save({"a": torch.zeros(20000), "b": torch.ones(20000)}, path)
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:20000])
+    with pytest.raises(ValueError, match=r"cut\.pt: not a readable checkpoint, truncated or corrupt \(") as err:
+        load_torch_file(tmp_path / "cut.pt")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"cut\.pt: not a readable checkpoint, truncated or corrupt \("):
+        load_torch_file(tmp_path / "cut.pt", trust=True)  # the trusted load too
