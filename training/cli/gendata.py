@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -118,7 +119,10 @@ def _run_ntu(args: argparse.Namespace) -> int:
 def _run_kinetics(args: argparse.Namespace) -> int:
     from ..gendata.kinetics import generate_kinetics
     from ..labels import load_label_names
+    from ..readers.kinetics import read_kinetics_labels
 
+    if args.labels.is_dir():  # named before the split is guessed from its name, which a folder's may not tell
+        read_kinetics_labels(args.labels)  # raises, naming the folder and the label files in it
     names = load_label_names(args.label_names or "kinetics400")
     summary = generate_kinetics(args.raw, args.labels, args.out, _spec(args, "openpose18"), split=args.split,
                                 label_names=names, person_order=args.person_order, workers=args.workers,
@@ -134,7 +138,19 @@ SMALL_DATASETS = ("msr_action3d", "florence3d", "natops", "custom")
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SMALL_DATASETS:
+    small = bool(argv) and argv[0] in SMALL_DATASETS
+    try:
+        return _main(argv, small)
+    except KeyboardInterrupt:
+        # NTU and Kinetics runs keep finished samples and splits; the small datasets take seconds to redo
+        why = "to generate it again" if small else "to continue (finished samples and splits are kept)"
+        print(f"\nsttr gendata: interrupted; {why}, rerun the same command: {shlex.join(['sttr', 'gendata', *argv])}",
+              file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str], small: bool) -> int:
+    if small:
         from ..datasets.__main__ import main as small_main
 
         return small_main(argv, prog="sttr gendata")

@@ -1,14 +1,21 @@
 """`sttr train --config FILE.yaml [--set key=value ...] [--resume]`: train, select on validation, test the choice.
 
 Multi-GPU / multi-process: `torchrun --nproc_per_node 4 -m sttr.training.cli.train --config FILE.yaml`.
-Exit codes: 0 done, 2 bad config or arguments, 3 training diverged (non-finite loss; last.pt is the last good state).
+Exit codes: 0 done, 2 bad config or arguments, 3 training diverged (non-finite loss; last.pt is the last good state),
+130 interrupted (Ctrl-C; `--resume` continues from the last finished epoch).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shlex
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sttr.training.config import TrainConfig
 
 __all__ = ["main", "build_parser"]
 
@@ -29,7 +36,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _labels_problem(cfg: TrainConfig) -> str | None:
+    """model.num_classes set below what the dataset's labels need: found now, not as an IndexError in the loss at the
+    first step (the trainer takes num_classes from the dataset only when the config leaves it out)."""
+    from sttr.training.feeder import SplitFiles, read_labels
+
+    wanted = cfg.model.get("num_classes")
+    if wanted is None:
+        return None
+    for split in (cfg.data.train_split, cfg.data.test_split):
+        path = SplitFiles(Path(cfg.data.root), split).labels
+        if not path.is_file():
+            continue  # a missing split is named by the trainer (and the test split is optional until the end)
+        labels = read_labels(path)[1]
+        if labels and max(labels) >= wanted:
+            return (f"model.num_classes is {wanted} but {path} has labels up to {max(labels)} ({max(labels) + 1} "
+                    f"classes): set model.num_classes to at least {max(labels) + 1}, or leave it out to take the "
+                    f"dataset's")
+    return None
+
+
+def _resume_hint(argv: list[str], work_dir: str) -> str:
+    """How to continue an interrupted run: the same command with --resume, when an epoch has finished."""
+    if not (Path(work_dir) / "last.pt").is_file():
+        return f"no epoch had finished (no {Path(work_dir) / 'last.pt'}): rerun the same command to start over"
+    command = shlex.join(["sttr", "train", *argv] + ([] if "--resume" in argv else ["--resume"]))
+    return f"continue from the last finished epoch in {work_dir} with: {command}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before training started (while torch was being imported, say): nothing to resume
+        print("\nsttr train: interrupted before training started; rerun the same command", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -48,11 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.data.root:
         print("sttr train: data.root is not set (use --set data.root=DIR or the config's data.root)", file=sys.stderr)
         return 2
+    from sttr.training.config import device_problem
+
+    problem = device_problem(cfg.device)
+    if problem:
+        print(f"sttr train: {problem}", file=sys.stderr)
+        return 2
+    from sttr.training.cli.eval import check_split_files
     from sttr.training.distributed import cleanup_distributed
     from sttr.training.trainer import Trainer, TrainingDiverged
 
     try:
         try:  # setting up: the data, the model, the state to resume (a corrupt last.pt is named, not a traceback)
+            problem = _labels_problem(cfg)
+            if problem:
+                raise ValueError(problem)
+            # the test split too: it is read only after training, too late to find it broken
+            for split in (cfg.data.train_split,) + ((cfg.data.test_split,) if cfg.test_at_end else ()):
+                check_split_files(cfg.data.root, split)
             trainer = Trainer(cfg, resume=args.resume)
         except ValueError as err:
             print(f"sttr train: {err}", file=sys.stderr)
@@ -64,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"sttr train: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nsttr train: interrupted; {_resume_hint(argv, cfg.work_dir)}", file=sys.stderr)
+        return 130
     finally:
         cleanup_distributed()
     if result.get("test") is not None:

@@ -110,9 +110,17 @@ def read_kinetics_labels(path: str | Path) -> dict[str, KineticsLabel]:
     """Read `kinetics_{train,val}_label.json`: video id -> (has_skeleton, label, label_index).
 
     Raises:
-        KineticsFormatError: not a JSON object of objects with those three keys.
+        FileNotFoundError: no such file.
+        KineticsFormatError: a folder, or not a JSON object of objects with those three keys.
     """
     path = Path(path)
+    if path.is_dir():  # else an IsADirectoryError traceback
+        inside = sorted(p.name for p in path.glob("*label*.json"))
+        hint = f" (this folder holds {', '.join(inside[:3])})" if inside else ""
+        raise KineticsFormatError(f"{path} is a folder; expected the Kinetics label JSON file, e.g. "
+                                  f"kinetics_val_label.json{hint}")
+    if not path.is_file():
+        raise FileNotFoundError(f"Kinetics label file {path} does not exist")
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
