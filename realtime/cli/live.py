@@ -31,6 +31,8 @@ from .shutdown import close_all, run_until_stopped
 
 __all__ = ["main", "build_parser", "LiveApp"]
 
+DEFAULT_FOLLOW_IDLE_S = 30.0  # OpenPose takes several seconds to load before its first file
+
 
 _EPILOG = """examples:
   sttr-live --camera 0 --bundle bundles/ntu60 --show
@@ -52,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("input (one of; default --camera 0)").add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, metavar="N", help="camera index (MediaPipe pose)")
     src.add_argument("--video", metavar="FILE", help="video file or rtsp:// / http:// URL (MediaPipe pose)")
-    src.add_argument("--openpose-dir", metavar="DIR", help="folder of OpenPose --write_json files")
+    src.add_argument("--openpose-dir", metavar="DIR", help="folder of OpenPose --write_json files (read once; "
+                                                           "--follow to watch it while OpenPose writes)")
     src.add_argument("--skeleton-sub", metavar="ADDR", help="subscribe to sttr.skeleton/1 frames at ADDR")
     src.add_argument("--replay", metavar="FILE.npz", help="replay a recorded skeleton sequence")
     src.add_argument("--demo", action="store_true",
@@ -86,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"camera/video frames kept unread while the pose landmarkers are busy before the oldest is "
                         f"dropped (default {DEFAULT_BACKLOG}: a burst of slow pose frames costs a frame interval of "
                         f"delay instead of a frame; 1: strictly the newest frame)")
+    p.add_argument("--follow", type=float, nargs="?", const=DEFAULT_FOLLOW_IDLE_S, default=None, metavar="IDLE_S",
+                   help=f"with --openpose-dir: watch the folder for new files as OpenPose writes them (live); end "
+                        f"after IDLE_S seconds without a new file (default {DEFAULT_FOLLOW_IDLE_S:g}; 0: until "
+                        f"Ctrl-C)")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"),
                    help="image size in pixels of 2D sources that give pixels (OpenPose)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
@@ -114,11 +121,35 @@ def check_pose_options(args: argparse.Namespace) -> None:
 def source_options(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     """Options of the chosen source that its flags set (--image-size for OpenPose, --pose-width, --pose-workers and
     --capture-backlog for MediaPipe; `check_pose_options` has checked them)."""
-    if kind == "openpose" and args.image_size:
-        return {"image_size": tuple(args.image_size)}
+    if kind == "openpose":
+        options: dict[str, Any] = {"image_size": tuple(args.image_size)} if args.image_size else {}
+        if args.follow is not None:
+            options.update(follow=True, idle_timeout_s=args.follow or None)
+        return options
     if kind in ("camera", "video", "url"):
         return {"max_width": args.pose_width, "workers": args.pose_workers, "capture_backlog": args.capture_backlog}
     return {}
+
+
+def check_source_target(args: argparse.Namespace) -> None:
+    """ValueError naming the flag when the input is the wrong kind of thing (a file for a folder, a folder for a
+    video, an empty OpenPose folder without --follow); checked before anything opens."""
+    from pathlib import Path
+
+    if args.follow is not None and (args.openpose_dir is None or args.follow < 0):
+        raise ValueError(f"--follow goes with --openpose-dir and takes IDLE_S >= 0 seconds, got {args.follow:g}"
+                         if args.openpose_dir is not None else "--follow goes with --openpose-dir")
+    if args.openpose_dir is not None:
+        folder = Path(args.openpose_dir)
+        if folder.is_file():
+            raise ValueError(f"--openpose-dir: {folder} is a file; expected the folder OpenPose --write_json writes "
+                             "into")
+        if folder.is_dir() and args.follow is None and not any(folder.glob("*.json")):
+            raise ValueError(f"--openpose-dir: {folder} holds no .json files yet; add --follow to wait for OpenPose "
+                             "to write them")
+    if args.video is not None and "://" not in args.video and Path(args.video).is_dir():
+        raise ValueError(f"--video: {args.video} is a folder; expected a video file (OpenPose JSON output: "
+                         "--openpose-dir)")
 
 
 def _source_choice(args: argparse.Namespace) -> tuple[str, Any]:
@@ -272,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error("--stride and --top-k must be >= 1 and --smoothing in [0, 1)")
     try:
         check_pose_options(args)
+        check_source_target(args)
     except ValueError as exc:
         return _error(exc)
     if args.publish_skeletons:

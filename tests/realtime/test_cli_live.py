@@ -115,6 +115,7 @@ def test_bench_missing_video_is_one_line_error(capsys, tmp_path):
 # ---------------------------------------------------------------------- real runs (subprocess, real bundle)
 import json  # noqa: E402
 import signal  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 
 from sttr.realtime.client import Prediction, Status, Subscriber  # noqa: E402
@@ -173,6 +174,52 @@ def test_input_layout_the_model_cannot_take_is_one_line_error(shared_data, capsy
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "no layout adapter from 'openpose18' to 'kinect20'" in err
     assert "Traceback" not in err and err.count("sttr-live: error") == 1
+
+
+def _copy_openpose_files_slowly(src, dst, n: int, half_written: int = 10) -> None:
+    """What OpenPose --write_json does while it runs: one file after another, one caught half-written."""
+    for i, path in enumerate(sorted(src.glob("*.json"))[:n]):
+        text = path.read_text()
+        if i == half_written:
+            (dst / path.name).write_text(text[: len(text) // 2])
+            time.sleep(0.1)
+        (dst / path.name).write_text(text)
+        time.sleep(0.005)
+
+
+def test_follow_watches_an_openpose_folder_being_written(shared_data, tmp_path):
+    from sttr.realtime.session import open_live_source
+
+    args = live.build_parser().parse_args(["--openpose-dir", str(tmp_path), "--follow", "1", "--image-size", "340",
+                                           "256"])
+    live.check_source_target(args)  # an empty folder is fine when followed
+    kind, target = live._source_choice(args)
+    source = open_live_source(kind, target, "openpose18", realtime=True, **live.source_options(args, kind))
+    writer = threading.Thread(target=_copy_openpose_files_slowly,
+                              args=(shared_data / "openpose" / "coco18_clean_and_jerk", tmp_path, 40))
+    t0 = time.monotonic()
+    writer.start()
+    frames = list(source)  # ends 1 s after the last new file
+    writer.join()
+    assert [f.index for f in frames] == list(range(40)) and source.stats["waited"] >= 1
+    assert all(b.timestamp_ms > a.timestamp_ms for a, b in zip(frames, frames[1:]))  # read times: live
+    assert time.monotonic() - t0 < 10
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--openpose-dir", "{empty}"], "no .json files yet; add --follow"),
+    (["--openpose-dir", "{file}"], "is a file; expected the folder"),
+    (["--video", "{empty}"], "is a folder; expected a video file"),
+    (["--replay", "{empty}", "--follow"], "--follow goes with --openpose-dir"),
+    (["--openpose-dir", "{empty}", "--follow", "-1"], "IDLE_S >= 0"),
+])
+def test_wrong_kind_of_input_is_one_line_error(capsys, tmp_path, argv, match):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "x.json").write_text("{}")
+    argv = [a.format(empty=tmp_path / "empty", file=tmp_path / "x.json") for a in argv]
+    rc = live.main([*argv, "--no-pub", "-q"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and match in err and len(err.splitlines()) == 1
 
 
 def _drain(sub: Subscriber, quiet_s: float):
