@@ -43,10 +43,12 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         name = f"cuda:{local_rank}"
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
-    return device
+    from .config import device_problem
+
+    problem = device_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return torch.device(name)
 
 
 def init_distributed(device: str = "auto") -> DistInfo:

@@ -91,7 +91,12 @@ def read_meta(path: str | Path) -> DatasetMeta:
     if not path.is_file():
         log.warning("no meta file %s: layout, label names and subjects unknown", path)
         return DatasetMeta()
-    d = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{path}: expected a JSON object of dataset fields, got {type(d).__name__}")
     pre = d.get("preprocess") or {}
     channels = d.get("channels") or pre.get("channels")
     return DatasetMeta(layout=d.get("layout") or pre.get("layout"), preprocess=pre,
@@ -142,7 +147,11 @@ class SkeletonFeeder(Dataset):
                  window: int | None = None, seed: int = 0, mmap: bool = True, layout: Any = None):
         self.files = SplitFiles(Path(root), split)
         self.files.check()
-        self.data = np.load(self.files.data, mmap_mode="r" if mmap else None)
+        try:
+            self.data = np.load(self.files.data, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:  # numpy's messages do not name the file
+            raise ValueError(f"{self.files.data}: not a readable .npy array, truncated or corrupt "
+                             f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
         if self.data.ndim != 5:
             raise ValueError(f"{self.files.data}: expected (N, C, T, V, M), got shape {self.data.shape}")
         self.names, self.labels = read_labels(self.files.labels)

@@ -157,6 +157,10 @@ class Trainer:
         cfg = self.cfg
         self._check_preset_channels()
         self.model_config = cfg.build_model_config(self.model_defaults())
+        top = max(self.train_set.labels, default=-1) + 1
+        if self.model_config.num_classes < top:  # else an IndexError deep inside the loss at the first step
+            raise ValueError(f"model.num_classes is {self.model_config.num_classes} but {self.cfg.data.root} has "
+                             f"labels up to {top - 1} ({top} classes)")
         self.model = STTR(self.model_config).to(self.device)
         net: nn.Module = self.model
         if cfg.compile:

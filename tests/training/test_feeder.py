@@ -85,3 +85,20 @@ def test_validation_split_without_subjects_is_stratified():
     train, val, held = validation_split(labels, None, val_fraction=0.2, seed=1)
     assert held == [] and sorted(np.asarray(labels)[val].tolist()) == [0, 0, 1, 1]
     assert len(validation_split(labels, None, val_fraction=0.0)[1]) == 0
+
+
+def test_a_truncated_data_file_or_a_broken_meta_is_named(root, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(root, bad)
+    data = (bad / "train_data.npy").read_bytes()
+    (bad / "train_data.npy").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"train_data.npy: not a readable .npy array, truncated or corrupt"):
+        SkeletonFeeder(bad, "train")
+    (bad / "test_meta.json").write_text("{'layout': ")
+    with pytest.raises(ValueError, match=r"test_meta.json: not valid JSON"):
+        SkeletonFeeder(bad, "test")
+    (bad / "test_meta.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"test_meta.json: expected a JSON object"):
+        SkeletonFeeder(bad, "test")

@@ -156,3 +156,10 @@ def test_data_workers_are_capped_at_the_usable_cpus(root, tmp_path, monkeypatch,
     assert sum("data.num_workers 4 > 2 usable CPUs" in r.getMessage() for r in caplog.records) == 1
     one = Trainer(_cfg(root, tmp_path / "z", data__num_workers=1))
     assert one._loader(one.train_set, train=True).num_workers == 1
+
+
+def test_num_classes_below_the_labels_is_refused_before_training(root, tmp_path):
+    """Also where Trainer is used as a library (the CLI checks the label files itself)."""
+    cfg = TrainConfig.from_dict({**_cfg(root, tmp_path).to_dict(), "model": {"preset": "nano", "num_classes": 2}})
+    with pytest.raises(ValueError, match=r"model.num_classes is 2 but .* has labels up to 2 \(3 classes\)"):
+        Trainer(cfg)
