@@ -14,7 +14,7 @@ from pathlib import Path
 VERBS: dict[str, tuple[str, str, str]] = {
     "convert": ("sttr.model.cli.convert", "convert a reference ST-TR checkpoint into an sttr checkpoint", "torch"),
     "attention": ("sttr.model.cli.attention", "render spatial-attention heatmaps of a checkpoint on a sample", "train"),
-    "gendata": ("sttr.training.cli.gendata", "generate a training set from NTU RGB+D 60/120 or Kinetics-skeleton",
+    "gendata": ("sttr.training.cli.gendata", "make a training set: NTU 60/120, Kinetics, MSR/Florence/NATOPS, your own",
                 "train"),
     "train": ("sttr.training.cli.train", "train a model from a YAML config (resumable, multi-GPU with torchrun)",
               "train"),

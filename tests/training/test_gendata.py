@@ -360,3 +360,10 @@ def test_kinetics_label_file_that_is_absent_or_a_folder_is_named(shared_data, tm
     for labels, what in ((tmp_path, "is a folder"), (tmp_path / "nope_label.json", "does not exist")):
         with pytest.raises(FileNotFoundError, match=f"Kinetics label file {labels} {what}"):
             generate_kinetics(tmp_path, labels, tmp_path / "out", spec, progress=False)
+
+
+def test_max_bodies_must_not_be_negative(tmp_path, capsys):
+    with pytest.raises(SystemExit) as err:  # -1 silently dropped every second person
+        main(["ntu60", "--raw", str(tmp_path), "--out", str(tmp_path / "o"), "--benchmark", "xsub", "--max-bodies",
+              "-1"])
+    assert err.value.code == 2 and "expected a whole number >= 0 (0 = all), got -1" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""`sttr gendata`: build a training set from NTU RGB+D 60/120 or Kinetics-skeleton.
+"""`sttr gendata`: build a training set from NTU RGB+D 60/120, Kinetics-skeleton, the small complete datasets
+(MSR Action3D, Florence 3D, NATOPS) or a folder of your own samples.
 
     sttr gendata ntu60 --raw nturgb+d_skeletons --out data/ntu60 --benchmark xsub
     sttr gendata ntu120 --raw nturgb+d_skeletons nturgbd_skeletons_s018_to_s032 --out data/ntu120 --benchmark xset
@@ -38,6 +39,17 @@ def _common(p: argparse.ArgumentParser, pre_norm: str, padding: str) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 (0 = all), got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sttr gendata", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--missing", type=Path, help="missing-skeleton list (default: the official NTU-120 list, "
                                                     "which contains the NTU-60 one)")
         p.add_argument("--no-missing-list", action="store_true", help="keep the missing-skeleton samples")
-        p.add_argument("--max-bodies", type=int, default=4,
+        p.add_argument("--max-bodies", type=_count, default=4,
                        help="body slots per frame considered by the motion-energy selection (reference: 4; 0 = all)")
         _common(p, "fixed", "loop")
     p = sub.add_parser("kinetics", help="Kinetics-skeleton per-video JSON")
