@@ -30,9 +30,21 @@ from .pipeline import LiveConfig, ModelSpec, Pipeline
 from .sources.capture import DEFAULT_BACKLOG
 from .sources.mediapipe_pose import DEFAULT_POSE_WIDTH, default_pose_workers
 
-__all__ = ["run_live_bench", "run_case", "format_results", "extract_skeletons"]
+__all__ = ["run_live_bench", "run_case", "format_results", "extract_skeletons", "BenchInterrupted"]
 
 logger = logging.getLogger(__name__)
+
+
+# how often the collector checks, while no message comes, that the bench that started it is still there
+_PARENT_CHECK_S = 0.5
+
+
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during the bench; ``report`` holds the runs finished before it (possibly none)."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__("interrupted")
+        self.report = report
 
 
 class _Collector:
@@ -40,15 +52,23 @@ class _Collector:
 
     It records, per prediction, the sequence number, the arrival time on the monotonic clock (system-wide on
     Linux, so comparable with the pipeline's timestamps) and the newest frame's capture timestamp, and reports them
-    as JSON when the bench sends ``bench.end``.
+    as JSON when the bench sends ``bench.end``. It never outlives the bench: ``close()`` kills it, and it exits by
+    itself when the bench process is gone (killed without a chance to clean up).
     """
 
     def __init__(self, addr: str) -> None:
+        import os
         import subprocess
         import sys
 
-        self._proc = subprocess.Popen([sys.executable, "-m", "sttr.realtime.live_bench", "collect", addr],
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._proc = subprocess.Popen([sys.executable, "-m", "sttr.realtime.live_bench", "collect", addr,
+                                       str(os.getpid())], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def close(self) -> None:
+        """Kill the collector if it still runs (an interrupted or failed run)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.communicate()
 
     def finish(self, pub: Any, timeout_s: float = 10.0) -> list[dict[str, Any]]:
         """Tell the collector the run is over (retrying: the end marker is a normal PUB message); its records."""
@@ -70,9 +90,12 @@ class _Collector:
         return json.loads(out)
 
 
-def _collect_main(addr: str) -> int:
-    """``python -m sttr.realtime.live_bench collect ADDR``: receive until ``bench.end``; print records as JSON."""
+def _collect_main(addr: str, parent_pid: int) -> int:
+    """``python -m sttr.realtime.live_bench collect ADDR PARENT_PID``: receive until ``bench.end``; print records as
+    JSON. Exits (status 3) once PARENT_PID is no longer its parent: the bench died without ending it."""
     import json
+    import os
+    import signal
     import sys
 
     from .client import parse_message
@@ -84,8 +107,14 @@ def _collect_main(addr: str) -> int:
         sock.setsockopt(zmq.SUBSCRIBE, topic)
     sock.setsockopt(zmq.RCVHWM, 100000)
     sock.connect(addr)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the bench decides when we end
     records = []
     while True:
+        if not sock.poll(int(_PARENT_CHECK_S * 1000), zmq.POLLIN):
+            if os.getppid() != parent_pid:
+                sock.close(0)
+                return 3
+            continue
         frames = sock.recv_multipart()
         arrival_ms = time.monotonic() * 1e3
         if frames[0] == b"bench.end":
@@ -149,20 +178,23 @@ def run_case(open_source: Callable[[], tuple[Any, float]], engine: Any, spec: Mo
 
     with Publisher("tcp://127.0.0.1:*", sndhwm=100000) as pub:
         collector = _Collector(pub.addr)
-        if not pub.wait_for_subscriber(30.0):
-            raise RuntimeError("bench subscriber did not connect within 30 s")
-        source, video_fps = open_source()
         try:
-            config = LiveConfig(stream="bench", stride=stride, realtime=realtime, max_frames=max_frames,
-                                index_fps=None if realtime else video_fps, status_period_s=1.0)
-            pipe = Pipeline(source, engine, spec, config, publisher=pub, adapter=LayoutAdapter(spec.layout),
-                            tracker=PersonTracker(max_persons=spec.persons))
-            pipe.on_publish = remember
-            stats = pipe.run()
+            if not pub.wait_for_subscriber(30.0):
+                raise RuntimeError("bench subscriber did not connect within 30 s")
+            source, video_fps = open_source()
+            try:
+                config = LiveConfig(stream="bench", stride=stride, realtime=realtime, max_frames=max_frames,
+                                    index_fps=None if realtime else video_fps, status_period_s=1.0)
+                pipe = Pipeline(source, engine, spec, config, publisher=pub, adapter=LayoutAdapter(spec.layout),
+                                tracker=PersonTracker(max_persons=spec.persons))
+                pipe.on_publish = remember
+                stats = pipe.run()
+            finally:
+                if hasattr(source, "close"):
+                    source.close()
+            received = collector.finish(pub)
         finally:
-            if hasattr(source, "close"):
-                source.close()
-        received = collector.finish(pub)
+            collector.close()
     if realtime:  # the frame's own capture timestamp (monotonic ms)
         e2e = [r["arrival_ms"] - r["t_last_ms"] for r in received]
     else:  # file timestamps are media time: use the pipeline's capture-start stamp
@@ -199,12 +231,34 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
         pose_workers: MediaPipe landmarkers sharing the frames (None: ``default_pose_workers()``).
         loops: play the video this many times in a row per run, as one stream (more windows for the percentiles).
         capture_backlog: realtime mode: frames the capture keeps unread before dropping the oldest.
+
+    Raises:
+        BenchInterrupted: Ctrl-C (KeyboardInterrupt) during a run; it carries the report of the runs finished.
     """
     if loops < 1:
         raise ValueError(f"loops must be >= 1, got {loops}")
+    results: list[dict[str, Any]] = []
+
+    def report() -> dict[str, Any]:
+        return {"video": str(video), "bundle": str(bundle_dir), "window": window, "threads": threads,
+                "pose_workers": pose_workers or default_pose_workers(), "loops": loops,
+                "capture_backlog": capture_backlog, "results": results, "machine": _machine()}
+
+    try:
+        _run_all(results, video, bundle_dir, backends, precision, stride, window, modes, pose, pose_model, max_frames,
+                 threads, pose_width, pose_workers, loops, capture_backlog)
+    except KeyboardInterrupt:
+        raise BenchInterrupted(report()) from None
+    return report()
+
+
+def _run_all(results: list[dict[str, Any]], video: str | Path, bundle_dir: str | Path, backends: Sequence[str],
+             precision: str, stride: int, window: int | None, modes: Sequence[str], pose: str,
+             pose_model: str | None, max_frames: int | None, threads: int | None, pose_width: int,
+             pose_workers: int | None, loops: int, capture_backlog: int) -> None:
+    """Every (backend, pose, mode) run of ``run_live_bench``, each result appended to ``results`` as it ends."""
     from .session import open_live_source, open_model
 
-    results = []
     cached: tuple[list[Any], float] | None = None
     for backend in backends:
         engine, spec = open_model(bundle_dir, backend=backend, precision=precision, window=window, threads=threads)
@@ -228,10 +282,6 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
                 logger.info("bench: %s %s %s", backend, pose_kind, mode)
                 result = run_case(opener, engine, spec, mode=mode, stride=stride, max_frames=max_frames)
                 results.append({"backend": spec.backend, "precision": precision, "pose": pose_kind, **result})
-    return {"video": str(video), "bundle": str(bundle_dir), "window": window, "threads": threads,
-            "pose_workers": pose_workers or default_pose_workers(), "loops": loops,
-            "capture_backlog": capture_backlog,
-            "results": results, "machine": _machine()}
 
 
 def _machine() -> dict[str, Any]:
@@ -263,6 +313,6 @@ def format_results(report: dict[str, Any]) -> str:
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) == 3 and sys.argv[1] == "collect":
-        sys.exit(_collect_main(sys.argv[2]))
-    sys.exit("usage: python -m sttr.realtime.live_bench collect ADDR (internal; use `sttr bench live`)")
+    if len(sys.argv) == 4 and sys.argv[1] == "collect" and sys.argv[3].isdigit():
+        sys.exit(_collect_main(sys.argv[2], int(sys.argv[3])))
+    sys.exit("usage: python -m sttr.realtime.live_bench collect ADDR PARENT_PID (internal; use `sttr bench live`)")

@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..latency import write_json
-    from ..live_bench import format_results, run_live_bench
+    from ..live_bench import BenchInterrupted, format_results, run_live_bench
+    from .shutdown import stop_signals
+
+    def interrupt(signum: int) -> None:  # also when started in the background, where Python ignores Ctrl-C
+        raise KeyboardInterrupt
 
     try:
         if args.bundle:
@@ -67,12 +71,18 @@ def main(argv: list[str] | None = None) -> int:
             bundle = default_bundle_dir()
         if not Path(args.video).is_file():
             raise FileNotFoundError(f"video {args.video} does not exist")
-        report = run_live_bench(args.video, bundle, backends=args.backends, precision=args.precision,
-                                stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
-                                pose_model=args.pose_model, max_frames=args.max_frames,
-                                threads=args.threads or None, pose_width=args.pose_width,
-                                pose_workers=args.pose_workers, loops=args.loops,
-                                capture_backlog=args.capture_backlog)
+        with stop_signals(interrupt):
+            report = run_live_bench(args.video, bundle, backends=args.backends, precision=args.precision,
+                                    stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
+                                    pose_model=args.pose_model, max_frames=args.max_frames,
+                                    threads=args.threads or None, pose_width=args.pose_width,
+                                    pose_workers=args.pose_workers, loops=args.loops,
+                                    capture_backlog=args.capture_backlog)
+    except BenchInterrupted as exc:
+        return _interrupted(exc.report, args.out)
+    except KeyboardInterrupt:  # before the first run started
+        print("sttr bench live: interrupted before any run finished; nothing measured", file=sys.stderr)
+        return 130
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         return cli_error("sttr bench live", exc)
     print(format_results(report))
@@ -80,6 +90,22 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.out, report)
         print(f"wrote {args.out}")
     return 0
+
+
+def _interrupted(report: dict, out: str | None) -> int:
+    """Ctrl-C: print (and write to --out) the runs that finished; exit status 130."""
+    from ..latency import write_json
+    from ..live_bench import format_results
+
+    runs = len(report["results"])
+    if runs:
+        print(format_results(report))
+        if out:
+            write_json(out, {**report, "interrupted": True})
+            print(f"wrote {out}")
+    print(f"sttr bench live: interrupted; {runs} finished run(s) " + ("shown above" if runs else "(nothing measured)"),
+          file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":
