@@ -11,6 +11,7 @@ from sttr.model.bundle import BundleError
 from ..sources.capture import DEFAULT_BACKLOG
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .errors import cli_error
+from .output_path import check_output_path
 
 __all__ = ["main", "build_parser"]
 
@@ -55,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from ..latency import write_json
     from ..live_bench import BenchInterrupted, format_results, run_live_bench
     from .shutdown import stop_signals
 
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             bundle = default_bundle_dir()
         if not Path(args.video).is_file():
             raise FileNotFoundError(f"video {args.video} does not exist")
+        check_output_path(args.out, "--out")
         with stop_signals(interrupt):
             report = run_live_bench(args.video, bundle, backends=args.backends, precision=args.precision,
                                     stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,
@@ -86,23 +87,31 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ImportError, ValueError, RuntimeError, BundleError) as exc:
         return cli_error("sttr bench live", exc)
     print(format_results(report))
-    if args.out:
-        write_json(args.out, report)
-        print(f"wrote {args.out}")
+    return _write_report(report, args.out)
+
+
+def _write_report(report: dict, out: str | None) -> int:
+    """Write the report to --out (checked at start-up; a failure now is one line after the printed tables)."""
+    from ..latency import write_json
+
+    if not out:
+        return 0
+    try:
+        write_json(out, report)
+    except OSError as exc:
+        return cli_error("sttr bench live", f"--out: could not write {out}: {exc.strerror or exc}")
+    print(f"wrote {out}")
     return 0
 
 
 def _interrupted(report: dict, out: str | None) -> int:
     """Ctrl-C: print (and write to --out) the runs that finished; exit status 130."""
-    from ..latency import write_json
     from ..live_bench import format_results
 
     runs = len(report["results"])
     if runs:
         print(format_results(report))
-        if out:
-            write_json(out, {**report, "interrupted": True})
-            print(f"wrote {out}")
+        _write_report({**report, "interrupted": True}, out)
     print(f"sttr bench live: interrupted; {runs} finished run(s) " + ("shown above" if runs else "(nothing measured)"),
           file=sys.stderr)
     return 130

@@ -22,11 +22,13 @@ from sttr.model.bundle import BundleError
 
 from ..adapters import UnsupportedAdapterError
 from ..latency import format_table, write_json
+from ..messages import MessageError, check_stream_id
 from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.capture import DEFAULT_BACKLOG
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
+from .output_path import check_output_path
 from .shutdown import close_all, run_until_stopped
 
 __all__ = ["main", "build_parser", "LiveApp"]
@@ -279,7 +281,10 @@ def _report(stats: RunStats, path: str | None) -> None:
     if stats.latency_ms:
         print(format_table({k: v for k, v in stats.latency_ms.items() if v["count"]}), file=sys.stderr)
     if path:
-        write_json(path, stats_dict(stats))
+        try:
+            write_json(path, stats_dict(stats))
+        except OSError as exc:  # checked at start-up; the folder went away meanwhile: the summary above stays
+            cli_error("sttr-live", f"--latency-json: could not write {path}: {exc.strerror or exc}")
 
 
 def stats_dict(stats: RunStats) -> dict[str, Any]:
@@ -304,8 +309,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_pose_options(args)
         check_source_target(args)
+        check_output_path(args.latency_json, "--latency-json")
     except ValueError as exc:
         return _error(exc)
+    try:
+        check_stream_id(args.stream)  # before a camera or a port is taken (it names every topic)
+    except MessageError as exc:
+        return _error(f"--stream: {exc}")
     if args.publish_skeletons:
         from .pose_publish import run_pose_publisher
 

@@ -21,6 +21,7 @@ from sttr.model.bundle import BundleError
 from ..latency import format_table, write_json
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
 from .errors import cli_error
+from .output_path import check_output_path
 from .shutdown import close_all, run_until_stopped
 
 __all__ = ["main", "build_parser", "ServeApp"]
@@ -116,7 +117,10 @@ def _report(stats: Any, path: str | None) -> None:
     if stats.latency_ms:
         print(format_table({k: v for k, v in stats.latency_ms.items() if v["count"]}), file=sys.stderr)
     if path:
-        write_json(path, stats_dict(stats))
+        try:
+            write_json(path, stats_dict(stats))
+        except OSError as exc:  # checked at start-up; the folder went away meanwhile: the summary above stays
+            cli_error("sttr serve", f"--latency-json: could not write {path}: {exc.strerror or exc}")
 
 
 def _error(problem: str | BaseException) -> int:
@@ -133,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
             return _error(f"{flag} must be >= 1, got {value}")
     if not 0 <= args.smoothing < 1 or args.batch_wait_ms < 0 or args.stream_timeout <= 0:
         return _error("--smoothing must be in [0, 1), --batch-wait-ms >= 0 and --stream-timeout > 0")
+    try:
+        check_output_path(args.latency_json, "--latency-json")
+    except ValueError as exc:
+        return _error(exc)
     try:
         app = ServeApp(args)
     except KeyboardInterrupt:

@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                 except TimeoutError as exc:
                     print(f"sttr sub: {exc} (is sttr-live running and publishing there?)", file=sys.stderr)
                     return 1
+                if args.stream and msg.stream != args.stream:
+                    continue  # ZeroMQ filters topic prefixes: pred.cam0 also matches pred.cam01
                 print(_line(msg, args.json, args.top_k), flush=True)
                 if isinstance(msg, Prediction):
                     seen += 1
