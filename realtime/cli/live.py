@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--video", metavar="FILE", help="video file or rtsp:// / http:// URL (MediaPipe pose)")
     src.add_argument("--openpose-dir", metavar="DIR", help="folder of OpenPose --write_json files (read once; "
                                                            "--follow to watch it while OpenPose writes)")
-    src.add_argument("--skeleton-sub", metavar="ADDR", help="subscribe to sttr.skeleton/1 frames at ADDR")
+    src.add_argument("--skeleton-sub", metavar="ADDR", help="subscribe to sttr.skeleton/1 frames at ADDR (one "
+                                                            "stream: the first seen; `sttr serve` for several)")
     src.add_argument("--replay", metavar="FILE.npz", help="replay a recorded skeleton sequence")
     src.add_argument("--demo", action="store_true",
                      help="replay the bundled held-out MSR Action3D recordings with the demo model and print "

@@ -140,6 +140,10 @@ class ZmqSkeletonSource:
             stream); the source has already logged and recorded it.
 
     `errors` keeps the last bad messages' descriptions; `stats` counts received, bad and per-stream frames.
+
+    Iterating (`for frame in source`, what `sttr-live --skeleton-sub` does) yields ONE stream: the first one seen;
+    frames of other streams are counted in `stats["ignored"]` and said once (their buffers would mix into one). Use
+    `recv` / `iter_with_stream` (`sttr serve`) for several streams.
     """
 
     def __init__(self, endpoint: str | Sequence[str] = DEFAULT_ENDPOINT, *, streams: Sequence[str] | None = None,
@@ -153,7 +157,9 @@ class ZmqSkeletonSource:
         self.endpoint = endpoint if isinstance(endpoint, str) else ",".join(endpoints)
         self.timeout_s, self.on_bad = timeout_s, on_bad
         self.errors: list[str] = []
-        self.stats: dict[str, Any] = {"received": 0, "bad": 0, "streams": {}}
+        self.stats: dict[str, Any] = {"received": 0, "bad": 0, "ignored": 0, "streams": {}}
+        self.streams = set(streams) if streams else None  # exact ids: ZeroMQ subscribes to topic prefixes
+        self.stream: str | None = None  # the one stream plain iteration follows, once seen
         self._socket = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._socket.setsockopt(zmq.RCVHWM, rcvhwm)
         self._socket.setsockopt(zmq.LINGER, 0)
@@ -200,6 +206,10 @@ class ZmqSkeletonSource:
                     if deadline is not None and time.monotonic() >= deadline:
                         return None  # a flood of bad messages must not starve the caller's timeout
                     continue
+                if self.streams is not None and stream not in self.streams:  # skel.cam0 also matched skel.cam01
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+                    continue
                 self.stats["received"] += 1
                 self.stats["streams"][stream] = self.stats["streams"].get(stream, 0) + 1
                 return stream, frame
@@ -225,8 +235,21 @@ class ZmqSkeletonSource:
             yield item
 
     def __iter__(self) -> Iterator[SkeletonFrame]:
-        for _, frame in self.iter_with_stream():
-            yield frame
+        ignored: set[str] = set()
+        for stream, frame in self.iter_with_stream():
+            if self.stream is None:
+                self.stream = stream
+                logger.info("skeleton subscriber: following stream %r", stream)
+            if stream == self.stream:
+                yield frame
+                continue
+            self.stats["ignored"] += 1
+            if stream not in ignored:  # said once per stream, in the log and in the next status message
+                ignored.add(stream)
+                msg = (f"skeleton subscriber on {self.endpoint}: following stream {self.stream!r} (the first seen); "
+                       f"ignoring frames of stream {stream!r}: one sttr-live serves one stream, `sttr serve` several")
+                logger.warning(msg)
+                self.errors = (self.errors + [msg])[-20:]
 
     @property
     def frames_dropped(self) -> int:

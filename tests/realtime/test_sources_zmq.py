@@ -161,3 +161,42 @@ def test_close_from_another_thread_ends_a_waiting_iteration():
         assert list(source) == []  # would wait forever without the close
         timer.join()
         assert source.recv(timeout_s=0.01) is None
+
+
+def test_iteration_follows_one_stream():
+    ctx = zmq.Context()
+    try:
+        with ZmqSkeletonSender("inproc://skel-two", "camA", context=ctx) as sender, \
+                ZmqSkeletonSource("inproc://skel-two", context=ctx, timeout_s=0.3) as source:
+            _first(sender, source, _frame(0))  # connected
+            while source.recv(timeout_s=0.05) is not None:
+                pass
+            for i in range(1, 5):  # two pose processes' frames interleaved on one endpoint
+                sender._socket.send_multipart(encode_skeleton_frame(_frame(i), "camA"))
+                sender._socket.send_multipart(encode_skeleton_frame(_frame(100 + i), "camB"))
+            assert [f.index for f in source] == [1, 2, 3, 4]  # one buffer never gets two streams' frames
+            assert source.stream == "camA" and source.stats["ignored"] == 4
+            assert len(source.errors) == 1 and "'camB'" in source.errors[0] and "sttr serve" in source.errors[0]
+    finally:
+        ctx.term()
+
+
+def test_stream_ids_are_exact_not_prefixes():
+    ctx = zmq.Context()
+    try:
+        with ZmqSkeletonSender("inproc://skel-exact", "cam01", context=ctx) as sender, \
+                ZmqSkeletonSource("inproc://skel-exact", streams=["cam0"], context=ctx) as source:
+            probe = ctx.socket(zmq.SUB)  # a subscription that sees every message, to know they were sent
+            probe.setsockopt(zmq.SUBSCRIBE, b"")
+            probe.connect("inproc://skel-exact")
+            try:
+                for _ in range(200):
+                    sender.send(_frame(1))
+                    if probe.poll(20, zmq.POLLIN):
+                        break
+                sender.send(_frame(2))
+                assert source.recv(timeout_s=0.3) is None  # skel.cam0 is a prefix of skel.cam01, not its id
+            finally:
+                probe.close(0)
+    finally:
+        ctx.term()
