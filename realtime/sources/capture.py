@@ -23,6 +23,7 @@ iteration. OpenCV is imported when a capture is opened.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -166,7 +167,11 @@ class VideoCapture:
     # -- opening -------------------------------------------------------------------------------------------------
     def _open(self) -> Any:
         cv2 = _cv2()
-        cap = cv2.VideoCapture(self.target)
+        if self.kind == "camera":  # a missing camera makes every backend log its failure; our error says it once
+            with _opencv_log_silenced(cv2):
+                cap = cv2.VideoCapture(self.target)
+        else:  # a file or URL that fails: OpenCV's own lines tell which codec or protocol
+            cap = cv2.VideoCapture(self.target)
         if not cap.isOpened():
             cap.release()
             if self.kind == "camera":
@@ -318,6 +323,25 @@ class VideoCapture:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown; nothing left to report to
             pass
+
+
+_LOG_LOCK = threading.Lock()  # OpenCV's log level is process-wide: one probe at a time sets and restores it
+
+
+@contextlib.contextmanager
+def _opencv_log_silenced(cv2: Any) -> Iterator[None]:
+    """OpenCV's log off inside the block (its video backends' WARN / ERROR lines and exception dumps)."""
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_api is None:  # an OpenCV build without the logging API: nothing to silence
+        yield
+        return
+    with _LOG_LOCK:
+        previous = logging_api.getLogLevel()
+        logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)
+        try:
+            yield
+        finally:
+            logging_api.setLogLevel(previous)
 
 
 def _cv2() -> Any:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -54,6 +56,17 @@ def test_missing_camera_is_one_clear_line():
         VideoCapture(97)
     msg = str(info.value)
     assert "camera 97" in msg and "--camera" in msg and "\n" not in msg
+
+
+def test_missing_camera_keeps_opencv_quiet():
+    # OpenCV's backends each log their failure (V4L2 WARN, an FFmpeg exception dump, obsensor ERROR) on fd 2
+    code = ("import cv2\nfrom sttr.realtime.sources.capture import CameraNotFoundError, VideoCapture\n"
+            "level = cv2.utils.logging.getLogLevel()\n"
+            "try:\n    VideoCapture(97)\nexcept CameraNotFoundError:\n    pass\n"
+            "assert cv2.utils.logging.getLogLevel() == level\nprint('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
+    assert res.stderr == "", res.stderr
 
 
 def test_realtime_false_is_for_files_only():
