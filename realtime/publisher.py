@@ -79,6 +79,7 @@ class Publisher:
         nodrop: report a full queue (counted in ``dropped``) instead of dropping silently per subscriber.
         context: a ``zmq.Context`` (needed for ``inproc://`` with a subscriber in the same process); the global
             instance when None.
+        option: the command-line flag that gave ``addr``, named in the hint when the port is taken.
 
     Raises:
         PortInUseError: the address is taken; the message says what to do.
@@ -86,7 +87,7 @@ class Publisher:
     """
 
     def __init__(self, addr: str = DEFAULT_PUB_ADDR, fmt: Format = "json", sndhwm: int = 1000, nodrop: bool = False,
-                 context: Any = None) -> None:
+                 context: Any = None, option: str = "--pub") -> None:
         zmq = require_zmq()
         encode({}, fmt)  # validates fmt (and that msgpack is importable) before binding
         self.fmt: Format = fmt
@@ -109,7 +110,7 @@ class Publisher:
             self._sock.close(0)
             if exc.errno == zmq.EADDRINUSE:
                 raise PortInUseError(f"cannot publish on {addr}: the address is already in use (another sttr-live?); "
-                                     f"stop that program or pick another port, e.g. --pub "
+                                     f"stop that program or pick another port, e.g. {option} "
                                      f"{_next_port(addr)}") from None
             raise OSError(f"cannot publish on {addr}: {exc}") from None
         self.addr = self._sock.getsockopt(zmq.LAST_ENDPOINT).decode()

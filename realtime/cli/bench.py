@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(args.video).is_file():
             raise FileNotFoundError(f"video {args.video} does not exist")
         check_output_path(args.out, "--out")
+        for flag, value, least in (("--stride", args.stride, 1), ("--window", args.window, 1),
+                                   ("--max-frames", args.max_frames, 1), ("--threads", args.threads, 0),
+                                   ("--loops", args.loops, 1)):
+            if value is not None and value < least:  # 0 or below meant something else silently
+                raise ValueError(f"{flag} must be >= {least}, got {value}")
         with stop_signals(interrupt):
             report = run_live_bench(args.video, bundle, backends=args.backends, precision=args.precision,
                                     stride=args.stride, window=args.window, modes=args.modes, pose=args.pose,

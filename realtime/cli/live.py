@@ -26,7 +26,7 @@ from ..messages import MessageError, check_stream_id
 from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.capture import DEFAULT_BACKLOG
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
-from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
+from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir, check_counts
 from .errors import cli_error
 from .output_path import check_output_path
 from .shutdown import close_all, run_until_stopped
@@ -305,9 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.stride < 1 or args.top_k < 1 or not 0 <= args.smoothing < 1:
-        return _error("--stride and --top-k must be >= 1 and --smoothing in [0, 1)")
     try:
+        check_counts(args)
         check_pose_options(args)
         check_source_target(args)
         check_output_path(args.latency_json, "--latency-json")

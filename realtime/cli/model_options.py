@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..publisher import DEFAULT_PUB_ADDR
 
-__all__ = ["add_model_options", "add_window_options", "add_publish_options", "bundle_dir"]
+__all__ = ["add_model_options", "add_window_options", "add_publish_options", "bundle_dir", "check_counts"]
 
 
 def add_model_options(p: argparse.ArgumentParser, threads_default: int, threads_help: str) -> None:
@@ -39,6 +39,20 @@ def add_publish_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pub", default=DEFAULT_PUB_ADDR, metavar="ADDR",
                    help=f"publish on ADDR (default {DEFAULT_PUB_ADDR}; loopback only unless you say otherwise)")
     p.add_argument("--format", default="json", choices=("json", "msgpack"), help="payload encoding (default json)")
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """ValueError naming the flag for counts out of range: --window and --max-frames (when given) and --stride,
+    --top-k >= 1, --threads >= 0 (0: every core), --smoothing in [0, 1). 0 or a negative number meant something else
+    silently (--window 0: the model's T; --max-frames 0: no limit, -1: one frame)."""
+    for flag, value, least in (("--stride", args.stride, 1), ("--top-k", args.top_k, 1),
+                               ("--window", args.window, 1), ("--max-frames", getattr(args, "max_frames", None), 1),
+                               ("--threads", args.threads, 0)):
+        if value is not None and value < least:
+            raise ValueError(f"{flag} must be >= {least}" + (" (0: every core)" if flag == "--threads" else "")
+                             + f", got {value}")
+    if not 0 <= args.smoothing < 1:
+        raise ValueError(f"--smoothing must be in [0, 1), got {args.smoothing}")
 
 
 def bundle_dir(args: argparse.Namespace, prog: str) -> Path:

@@ -55,7 +55,7 @@ def _open(args: argparse.Namespace, choice: tuple[str, Any]) -> tuple[Any, Any]:
     from .live import source_options
 
     kind, target = choice
-    publisher = Publisher(args.publish_skeletons, fmt=args.format)
+    publisher = Publisher(args.publish_skeletons, fmt=args.format, option="--publish-skeletons")
     try:
         source = open_live_source(kind, target, _model_layout(args, kind), realtime=args.realtime,
                                   pose_model=args.pose_model, **source_options(args, kind))

@@ -19,7 +19,7 @@ from typing import Any
 from sttr.model.bundle import BundleError
 
 from ..latency import format_table, write_json
-from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir
+from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir, check_counts
 from .errors import cli_error
 from .output_path import check_output_path
 from .shutdown import close_all, run_until_stopped
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.smoothing < 1 or args.batch_wait_ms < 0 or args.stream_timeout <= 0:
         return _error("--smoothing must be in [0, 1), --batch-wait-ms >= 0 and --stream-timeout > 0")
     try:
+        check_counts(args)
         check_output_path(args.latency_json, "--latency-json")
     except ValueError as exc:
         return _error(exc)

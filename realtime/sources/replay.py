@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -66,6 +67,9 @@ def load_replay(path: str | Path) -> Recording:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"skeleton recording {path} does not exist")
+    if not zipfile.is_zipfile(path):  # else np.load reads it as a pickle and suggests allow_pickle: never
+        raise ValueError(f"{path} is not a skeleton recording: expected an .npz with joints (T, P, V, D), fps and "
+                         f"layout (written by save_replay); a video goes with --video")
     with np.load(path, allow_pickle=False) as data:
         missing = [k for k in ("joints", "fps", "layout") if k not in data.files]
         if missing:

@@ -91,6 +91,24 @@ def test_bad_stride_is_rejected(capsys):
     assert "--stride" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--window", "-5", "--window must be >= 1, got -5"), ("--window", "0", "--window must be >= 1, got 0"),
+    ("--max-frames", "0", "--max-frames must be >= 1, got 0"), ("--max-frames", "-1", "--max-frames must be >= 1, got -1"),
+    ("--threads", "-2", "--threads must be >= 0 (0: every core), got -2"),
+])
+def test_counts_out_of_range_are_rejected_at_start(capsys, flag, value, expected):
+    assert live.main([flag, value, "--no-pub", "-q", "--replay", "x.npz"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"sttr-live: error: {expected}"
+
+
+def test_bench_counts_out_of_range_are_rejected(capsys, tmp_path):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"")
+    assert bench_cli.main(["live", "--video", str(video), "--bundle", str(tmp_path), "--window", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "sttr bench live: error: --window must be >= 1, got 0"
+
+
 def test_bad_pose_options_are_rejected(capsys):
     for flag, value in (("--pose-workers", "0"), ("--pose-width", "-5"), ("--capture-backlog", "0")):
         assert live.main([flag, value, "--no-pub"]) == 2

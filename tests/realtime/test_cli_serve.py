@@ -53,6 +53,20 @@ def test_publish_skeletons_refuses_what_it_cannot_do(shared_data, capsys, tmp_pa
     assert rc == 2 and err[-1].startswith("sttr-live: error:") and expected in err[-1]
 
 
+def test_publish_skeletons_on_a_busy_port_names_its_own_flag(shared_data, capsys):
+    blocker = zmq.Context.instance().socket(zmq.PUB)
+    blocker.setsockopt(zmq.LINGER, 0)
+    port = blocker.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        rc = live.main(["--openpose-dir", str(shared_data / "openpose" / "coco18_swimming"), "--publish-skeletons",
+                        f"tcp://127.0.0.1:{port}", "--wait-subscriber", "0"])
+    finally:
+        blocker.close(0)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "already in use" in err[-1] and f"--publish-skeletons tcp://127.0.0.1:{port + 1}" in err[-1]
+    assert "--pub " not in err[-1]
+
+
 def test_wait_subscriber_needs_publish_skeletons(capsys):
     assert live.main(["--wait-subscriber", "3", "--no-pub"]) == 2
     assert "--wait-subscriber goes with --publish-skeletons" in capsys.readouterr().err
@@ -69,6 +83,8 @@ def test_serve_is_a_verb_with_help(capsys):
 @pytest.mark.parametrize("args, expected", [
     (["--max-batch", "0"], "--max-batch must be >= 1"),
     (["--smoothing", "1.5"], "--smoothing must be in [0, 1)"),
+    (["--window", "0"], "--window must be >= 1, got 0"),
+    (["--threads", "-2"], "--threads must be >= 0 (0: every core), got -2"),
 ])
 def test_serve_bad_options_are_one_line_errors(capsys, args, expected):
     assert serve.main(["--skeleton-sub", "tcp://127.0.0.1:5570", *args]) == 2

@@ -92,6 +92,10 @@ def test_bad_recordings_are_named(tmp_path):
         load_replay(tmp_path / "y.npz")
     with pytest.raises(FileNotFoundError):
         ReplaySource(tmp_path / "none.npz")
+    (tmp_path / "clip.mp4").write_text("# not a recording")
+    with pytest.raises(ValueError, match="clip.mp4 is not a skeleton recording") as info:
+        load_replay(tmp_path / "clip.mp4")
+    assert "pickle" not in str(info.value)  # never a nudge towards unsafe loading
     rec = load_replay(_recording(tmp_path)[0])
     assert rec.name == "a01_s01_e01" and rec.num_frames == 10 and rec.scores.shape == (10, 2, 20)
 
