@@ -252,7 +252,8 @@ class InferenceService(SourceLoop):
         try:
             ids = self._push(stream, frame)
         except (ValueError, KeyError) as exc:  # a layout without adapter, joints that do not fit the model
-            self._bad(stream, f"frame {frame.index}: {exc}")
+            detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str quotes it
+            self._bad(stream, f"frame {frame.index}: {detail}")
             return
         push_ms = (time.perf_counter_ns() - received_ns) / 1e6
         stream.persons_period.update(ids)

@@ -142,7 +142,7 @@ def test_wrong_joint_count_is_a_clear_error():
         pipe.run()
 
 
-def test_bad_frames_from_another_program_are_skipped():
+def test_bad_frames_from_another_program_are_skipped(caplog):
     spec = ModelSpec(channels=3, frames=8, joints=18, persons=1, layout="openpose18", fps=30.0, labels=("a", "b"),
                      channel_names=("x", "y", "score"))
 
@@ -158,6 +158,7 @@ def test_bad_frames_from_another_program_are_skipped():
     config = LiveConfig(stride=4, realtime=False, threaded=False, skip_bad_frames=True)
     stats = Pipeline(frames(), FakeEngine(num_classes=2), spec, config, adapter=LayoutAdapter("openpose18")).run()
     assert stats.frames == 40 and stats.bad_frames == 2 and stats.errors == 2 and stats.predictions > 3
+    assert "frame 10 skipped: unknown skeleton layout 'nosuchlayout'" in caplog.text  # not a quoted KeyError
     with pytest.raises(KeyError, match="nosuchlayout"):  # our own sources: the first mismatch ends the run
         Pipeline(frames(), FakeEngine(num_classes=2), spec, LiveConfig(threaded=False),
                  adapter=LayoutAdapter("openpose18")).run()

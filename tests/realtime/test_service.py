@@ -328,6 +328,15 @@ def test_a_silent_stream_is_reported_then_dropped(ctx):
     assert stats.streams_seen == 1 and stats.streams_dropped == 1 and stats.frames == 5
 
 
+def test_a_frame_of_an_unknown_layout_is_named_plainly():
+    service = InferenceService(QueueSource(), FakeEngine(), OP18_SPEC)
+    frame = _op18_frame(0)
+    frame.layout = "nosuchlayout"
+    service.on_frame("cam", frame)
+    assert service.stats.bad_messages == 1
+    assert service.streams["cam"].errors[0].startswith("frame 0: unknown skeleton layout 'nosuchlayout'")
+
+
 def test_too_many_streams_are_refused():
     src = QueueSource()
     service = InferenceService(src, FakeEngine(), OP18_SPEC, ServiceConfig(max_streams=2))
