@@ -6,6 +6,7 @@ under temporary names and moved into place, then `bundle.json`; when a floor on 
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -87,11 +88,35 @@ def _load(info: BundleInfo, opts: CalibrateOptions) -> tuple[WindowSet, WindowSe
     T = spec.T or int(spec.preprocess.get("window") or 300)
     ws = load_windows(opts.data, T=T, M=spec.M, preprocess=spec.preprocess, C=spec.C, V=spec.V)
     info.check_window_shape(ws.windows.shape)
+    _warn_on_normalisation(info, opts.data)
     cal, held = split_holdout(ws, opts.holdout, opts.seed)
     if len(cal) > opts.samples:
         cal = cal.subset(np.unique(np.linspace(0, len(cal) - 1, opts.samples).round().astype(np.int64)))
+    elif len(cal) < opts.samples:
+        log.warning("--samples %d: the data gives %d calibration windows (%d more held out); calibrating on %d",
+                    opts.samples, len(cal), len(held), len(cal))
     log.info("calibration: %d windows, held out: %d windows (%s)", len(cal), len(held), ws.source)
     return cal, held
+
+
+def _warn_on_normalisation(info: BundleInfo, data: str | Path) -> None:
+    """A generated split made otherwise than the model's training data calibrates the wrong ranges (eval warns too)."""
+    from sttr.training.evaluate import normalisation_differences
+
+    path = Path(data)
+    folder = path.parent if path.is_file() else path
+    split = path.name[:-len("_data.npy")] if path.name.endswith("_data.npy") else None
+    metas = [folder / f"{split}_meta.json"] if split else sorted(folder.glob("*_meta.json"))[:1]
+    if not metas or not metas[0].is_file():
+        return
+    try:
+        made = dict(json.loads(metas[0].read_text(encoding="utf-8")).get("preprocess") or {})
+    except (ValueError, OSError, AttributeError):
+        return  # the data loader names a broken file
+    differ = normalisation_differences(info.input.preprocess or {}, made)
+    if differ:
+        log.warning("%s was normalised otherwise than %s's training data (model vs data: %s): calibrating on it "
+                    "fits the wrong value ranges", data, info.root, "; ".join(differ))
 
 
 def _temperature(logits: np.ndarray, held: WindowSet, num_classes: int) -> dict[str, Any]:
@@ -163,6 +188,11 @@ def _temp_path(root: Path, name: str) -> Path:
 
 
 def _commit(info: BundleInfo, staged: dict[str, Path], reports: dict[str, Any]) -> dict[str, Any]:
+    try:  # before any file moves: a report bundle.json cannot hold (NaN) must leave the bundle as it was
+        json.dumps(reports, allow_nan=False)
+    except ValueError as err:
+        raise ValueError(f"the calibration report holds non-finite numbers ({err}); bundle {info.root} unchanged: "
+                         "check the calibration data") from None
     data = dict(info.data)
     data["models"] = dict(data["models"])
     data["calibration"] = dict(data.get("calibration") or {})

@@ -104,14 +104,23 @@ def _generated_windows(data_file: Path, T: int) -> WindowSet:
 def _npy_windows(files: list[Path]) -> WindowSet:
     arrays = []
     for path in files:
-        a = np.load(path).astype(np.float32, copy=False)
+        try:
+            a = np.load(path, allow_pickle=False).astype(np.float32, copy=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(f"{path}: not a readable .npy array of windows ({str(err).splitlines()[0]})") from None
         if a.ndim == 4:
             a = a[None]
         if a.ndim != 5:
             raise ValueError(f"{path}: expected a window (C, T, V, M) or windows (N, C, T, V, M), got {a.shape}")
+        if arrays and a.shape[1:] != arrays[0].shape[1:]:
+            raise ValueError(f"{path}: windows of (C, T, V, M) = {a.shape[1:]}, but {files[0].name} has "
+                             f"{arrays[0].shape[1:]}; every .npy file must hold windows of one shape")
         arrays.append(a)
     windows = np.concatenate(arrays)
-    groups = np.concatenate([np.full(len(a), g) for g, a in enumerate(arrays)])
+    if len(arrays) == 1:  # one batch file: its clips are unknown, so each window counts as one
+        groups = np.arange(len(windows))
+    else:
+        groups = np.concatenate([np.full(len(a), g) for g, a in enumerate(arrays)])
     return WindowSet(windows, np.full(len(windows), -1, dtype=np.int64), groups, f"{len(files)} .npy file(s)")
 
 
@@ -164,6 +173,11 @@ def load_windows(source: str | Path, *, T: int, M: int, preprocess: Mapping[str,
     if wrong:
         raise ValueError(f"{source}: windows are (C, T, V, M) = {tuple(ws.windows.shape[1:])}: {', '.join(wrong)}"
                          + (" - data of another skeleton layout?" if V is not None and V_got != V else ""))
+    finite = np.isfinite(ws.windows).reshape(len(ws), -1).all(axis=1)
+    if not finite.all():  # the quantizer would fit NaN ranges, or assert deep inside ONNX Runtime
+        bad = np.flatnonzero(~finite)
+        raise ValueError(f"{source}: {len(bad)} of {len(ws)} windows hold NaN/inf values (e.g. window {bad[0]}); "
+                         "calibration needs finite windows")
     if limit is not None and len(ws) > limit:
         ws = ws.subset(np.unique(np.linspace(0, len(ws) - 1, limit).round().astype(np.int64)))
     log.info("read %d windows from %s", len(ws), ws.source)

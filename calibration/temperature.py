@@ -95,4 +95,6 @@ def temperature_report(logits: np.ndarray, labels: np.ndarray, *, bins: int = 15
         "ece_after": expected_calibration_error(softmax(logits, t), labels, bins),
         "ece_bins": bins,
         "accuracy": float((logits.argmax(1) == labels).mean()),
+        # the search range's end: the best T lies at or beyond it (e.g. an untrained model's near-uniform scores)
+        "at_search_limit": bool(min(abs(math.log(t) - end) for end in _LOG_T_RANGE) < 1e-3),
     }

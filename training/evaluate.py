@@ -182,12 +182,16 @@ def check_fit(model_labels: Sequence[str], model_preprocess: dict[str, Any], fee
         raise ValueError(f"{data} has other classes than {model} ({len(names)} vs {len(model_labels)} classes"
                          f"{'; ' + where if where else ''}): evaluate on data of the dataset and protocol the model "
                          "was trained on")
-    made = dict(feeder.meta.preprocess or {})
-    differ = [f"{k} {model_preprocess[k]!r} vs {made[k]!r}" for k in _PREPROCESS_KEYS
-              if k in model_preprocess and k in made and _norm(model_preprocess[k]) != _norm(made[k])]
+    differ = normalisation_differences(model_preprocess, dict(feeder.meta.preprocess or {}))
     if differ:
         log.warning("%s was normalised otherwise than %s's training data (model vs data: %s): its accuracy here is "
                     "not the model's", data, model, "; ".join(differ))
+
+
+def normalisation_differences(model: dict[str, Any], data: dict[str, Any]) -> list[str]:
+    """"key model-value vs data-value" for each normalisation setting both preprocess dicts give and differ in."""
+    return [f"{k} {model[k]!r} vs {data[k]!r}" for k in _PREPROCESS_KEYS
+            if k in model and k in data and _norm(model[k]) != _norm(data[k])]
 
 
 def _norm(value: Any) -> Any:

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _summary(bundle: dict) -> list[str]:
+def _summary(bundle: dict, fitted_temperature: bool = True) -> list[str]:
     cal = bundle["calibration"]
     lines = []
     for key in ("int8", "fp16"):
@@ -45,9 +45,11 @@ def _summary(bundle: dict) -> list[str]:
             acc = f", accuracy change {h['accuracy_change']:+.4f}" if "accuracy_change" in h else ""
             lines.append(f"{key}: top-1 agreement {h['top1_agreement']:.4f} on {h['n']} held-out windows, "
                          f"max |logit diff| {h['max_abs_logit_diff']:.3g}{acc}")
-    t = cal.get("temperature", {})
+    t = cal.get("temperature", {}) if fitted_temperature else {}
     if "temperature" in t:
-        lines.append(f"temperature {t['temperature']:.3f}: ECE {t['ece_before']:.4f} -> {t['ece_after']:.4f}")
+        limit = " (the end of the search range [0.02, 50]: scores far from calibrated - an untrained model?)" \
+            if t.get("at_search_limit") else ""
+        lines.append(f"temperature {t['temperature']:.3f}: ECE {t['ece_before']:.4f} -> {t['ece_after']:.4f}{limit}")
     elif "skipped" in t:
         lines.append(f"temperature not fitted: {t['skipped']}")
     return lines
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sttr calibrate: {err}", file=sys.stderr)
         return 1
     print(f"calibrated {args.bundle}: {', '.join(sorted(bundle['files']))}")
-    for line in _summary(bundle):
+    for line in _summary(bundle, fitted_temperature=opts.temperature):
         print(line)
     return 0
 

@@ -69,3 +69,25 @@ def test_calibrate_options_out_of_range_are_named(field, value, message):
 
     with pytest.raises(ValueError, match=message):
         CalibrateOptions(data="x", **{field: value})
+
+
+def test_non_finite_windows_are_refused(tmp_path):
+    w = np.random.default_rng(1).normal(size=(4, 3, T, 25, 2)).astype(np.float32)
+    w[2, 0, 5, 3, 0] = np.nan
+    np.save(tmp_path / "w.npy", w)
+    with pytest.raises(ValueError, match=r"1 of 4 windows hold NaN/inf values \(e.g. window 2\); calibration needs "
+                                         r"finite windows"):
+        load_windows(tmp_path, T=T, M=2)
+
+
+def test_one_batch_file_can_be_split_and_files_of_other_shapes_are_named(tmp_path):
+    np.save(tmp_path / "a.npy", np.random.default_rng(2).normal(size=(6, 3, T, 25, 2)).astype(np.float32))
+    cal, held = split_holdout(load_windows(tmp_path, T=T, M=2), 0.5)  # was "need windows from at least 2 clips"
+    assert len(cal) == len(held) == 3
+    np.save(tmp_path / "b.npy", np.zeros((2, 3, 32, 25, 2), np.float32))
+    with pytest.raises(ValueError, match=r"b.npy: windows of \(C, T, V, M\) = \(3, 32, 25, 2\), but a.npy has "
+                                         r"\(3, 64, 25, 2\)"):
+        load_windows(tmp_path, T=T, M=2)
+    (tmp_path / "b.npy").write_text("not numpy")
+    with pytest.raises(ValueError, match=r"b.npy: not a readable .npy array of windows"):
+        load_windows(tmp_path, T=T, M=2)

@@ -154,3 +154,28 @@ def test_data_that_does_not_fit_the_bundle_is_refused(bundle_dir, tmp_path):
     np.save(tmp_path / "w.npy", np.zeros((4, 3, 64, 18, 2), dtype=np.float32))
     with pytest.raises(Exception, match=r"V = 18 \(needs 25\) - data of another skeleton layout"):
         calibrate_bundle(bundle_dir, CalibrateOptions(data=tmp_path))
+
+
+def test_a_report_bundle_json_cannot_hold_leaves_the_bundle_as_it_was(bundle_dir, ntu_dir, tmp_path, monkeypatch):
+    """Calibration files moved into place before bundle.json failed to write left an unloadable bundle."""
+    import sttr.calibration.calibrate_bundle as module
+
+    if ntu_dir is None:
+        pytest.skip("real NTU .skeleton samples not found")
+    work = tmp_path / "b"
+    shutil.copytree(bundle_dir, work)
+    before = {p.name: p.read_bytes() for p in work.iterdir()}
+    real = module.compare_logits
+    monkeypatch.setattr(module, "compare_logits", lambda *a, **kw: {**real(*a, **kw), "max_abs_logit_diff": np.nan})
+    with pytest.raises(ValueError, match=r"non-finite numbers .*; bundle .* unchanged"):
+        calibrate_bundle(work, CalibrateOptions(data=ntu_dir, samples=8, fp16=True))
+    assert {p.name: p.read_bytes() for p in work.iterdir()} == before
+    read_bundle(work)
+
+
+def test_cli_reports_only_what_it_fitted(calibrated_dir, ntu_dir, tmp_path, capsys):
+    work = tmp_path / "b"
+    shutil.copytree(calibrated_dir, work)
+    assert calibrate_main([str(work), "--data", str(ntu_dir), "--samples", "8", "--no-temperature"]) == 0
+    out = capsys.readouterr().out
+    assert "int8: top-1 agreement" in out and "temperature" not in out  # the old fit is kept, not re-announced

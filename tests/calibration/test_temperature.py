@@ -45,3 +45,13 @@ def test_bad_labels_are_rejected():
         fit_temperature(np.zeros((2, 3)), np.array([0, 3]))
     with pytest.raises(ValueError, match="expected logits"):
         fit_temperature(np.zeros((2, 3)), np.array([0]))
+
+
+def test_a_fit_at_the_end_of_the_search_range_says_so():
+    from sttr.calibration.temperature import temperature_report
+
+    labels = np.arange(200) % 4
+    flat = np.random.default_rng(0).normal(scale=1e-3, size=(200, 4))  # scores that say nothing: T -> infinity
+    assert temperature_report(flat, labels)["at_search_limit"] is True
+    logits = np.eye(4)[labels] * 3.0 + np.random.default_rng(1).normal(size=(200, 4))
+    assert temperature_report(logits, labels)["at_search_limit"] is False
