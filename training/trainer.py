@@ -248,7 +248,19 @@ class Trainer:
                 "selection": "validation top-1" if self.val_set is not None else "last epoch",
                 "val_subjects": list(self.val_subjects), "window": self.train_set.shape[1],
                 "preset": self.cfg.model.get("preset"), "seed": self.cfg.seed}
-        save_checkpoint(self.best_path, self.model, labels=labels, preprocess=dict(meta.preprocess), meta=info)
+        save_checkpoint(self.best_path, self.model, labels=labels, preprocess=self._trained_preprocess(), meta=info)
+
+    def _trained_preprocess(self) -> dict[str, Any]:
+        """The data's preprocess spec as the model saw it: a `data.window` shorter or longer than the generated T
+        squeezes each clip into that many frames, so an exported or live window is that long, at the fps that
+        spans the same time (eval and export then agree)."""
+        pre = dict(self.train_set.meta.preprocess)
+        generated, trained = pre.get("window"), self.train_set.shape[1]
+        if generated and trained != generated:
+            pre["window"] = trained
+            if pre.get("fps"):
+                pre["fps"] = float(pre["fps"]) * trained / float(generated)
+        return pre
 
     # -------------------------------------------------------------------------------------------- training
     def _seed_epoch(self, epoch: int) -> None:

@@ -163,3 +163,14 @@ def test_num_classes_below_the_labels_is_refused_before_training(root, tmp_path)
     cfg = TrainConfig.from_dict({**_cfg(root, tmp_path).to_dict(), "model": {"preset": "nano", "num_classes": 2}})
     with pytest.raises(ValueError, match=r"model.num_classes is 2 but .* has labels up to 2 \(3 classes\)"):
         Trainer(cfg)
+
+
+def test_the_checkpoint_says_the_window_the_model_was_trained_at(root, tmp_path):
+    """Trained at data.window=4 on 8-frame data: export and the live path must use 4 frames, not 8."""
+    from sttr.model.checkpoint import load_checkpoint
+
+    cfg = TrainConfig.from_dict({**_cfg(root, tmp_path).to_dict(), "data": {**_cfg(root, tmp_path).to_dict()["data"],
+                                                                             "window": 4}})
+    Trainer(cfg).fit(max_epochs=1)
+    ckpt = load_checkpoint(tmp_path / "best.pt")
+    assert ckpt.preprocess["window"] == ckpt.meta["window"] == 4
