@@ -99,8 +99,18 @@ def evaluate_bundle(bundle_dir: str | Path, data: str | Path, split: str = "test
 def _leading_channels(spec: InputSpec, channels: Sequence[str]) -> int | None:
     """How many leading channels of a split are exactly the bundle's input (joints from a joints + bones split, for
     a bundle that takes joints, e.g. a fused one that derives bones itself), or None when they are not."""
-    want = [str(c) for c in (spec.preprocess or {}).get("channels") or []]
+    want = [str(c) for c in (spec.preprocess or {}).get("channels") or _derived_channels(spec.preprocess or {})]
     have = [str(c) for c in channels]
     if len(want) == spec.C and len(have) > len(want) and have[:len(want)] == want:
         return len(want)
     return None
+
+
+def _derived_channels(preprocess: dict) -> list[str]:
+    """The channel names a preprocess spec implies (a fused bundle stores the form, not the names)."""
+    from sttr.model.preprocess import PreprocessSpec
+
+    try:
+        return list(PreprocessSpec.from_dict({k: v for k, v in preprocess.items() if k != "window"}).channels)
+    except (ValueError, TypeError, KeyError):
+        return []

@@ -100,3 +100,14 @@ def test_a_split_that_does_not_fit_is_named(bundle_dir, tmp_path, capsys):
     other = _split(tmp_path / "kinect", synthetic_windows(2, 3, T, 20, 2, seed=1), [0, 1], layout="kinect20")
     with pytest.raises(ValueError, match="V: bundle expects 25, input has 20.*layout: bundle expects 'ntu25'"):
         evaluate_bundle(bundle_dir, other, out_dir=tmp_path / "o")
+
+
+def test_a_bundle_that_stores_its_input_form_but_not_channel_names_takes_leading_joints():
+    """A fused bundle keeps `bones: none` and no `channels` list: a joints + bones split still feeds it."""
+    from sttr.calibration.evaluate_bundle import _leading_channels
+    from sttr.model.bundle import InputSpec
+
+    spec = InputSpec(C=3, T=32, V=20, M=1, layout="kinect20",
+                     preprocess={"layout": "kinect20", "bones": "none", "window": 32})
+    assert _leading_channels(spec, ["x", "y", "z", "bx", "by", "bz"]) == 3
+    assert _leading_channels(spec, ["bx", "by", "bz", "x", "y", "z"]) is None
