@@ -158,7 +158,8 @@ class Layout:
             for child, parent in d["edges"]:
                 c = idx(child)
                 if parents[c] != -1:
-                    raise ValueError(f"layout {d['name']!r}: joint {joints[c]!r} has two parents; edges must form a tree")
+                    raise ValueError(f"layout {d['name']!r}: joint {joints[c]!r} has two parents; "
+                                     "edges must form a tree")
                 parents[c] = idx(parent)
         else:
             raise ValueError(f"layout {d['name']!r}: expected 'parents' or 'edges'")

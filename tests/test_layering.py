@@ -15,7 +15,8 @@ ALLOWED = {
     "realtime": {"model"},
 }
 # realtime may use only model's numpy-only modules
-REALTIME_MODEL_MODULES = {"skeleton", "graph", "preprocess", "bundle", "openpose_json", "recording", "atomic"}  # numpy-only
+REALTIME_MODEL_MODULES = {"skeleton", "graph", "preprocess", "bundle", "openpose_json", "recording",
+                          "atomic"}  # numpy-only
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
@@ -56,7 +57,8 @@ def test_parts_import_only_what_design_allows(part):
                 continue
             if other not in ALLOWED[part]:
                 bad.append(f"{path.relative_to(REPO)}:{line} imports {name}")
-            elif part == "realtime" and other == "model" and len(pieces) > 2 and pieces[2] not in REALTIME_MODEL_MODULES:
+            elif (part == "realtime" and other == "model" and len(pieces) > 2
+                  and pieces[2] not in REALTIME_MODEL_MODULES):
                 bad.append(f"{path.relative_to(REPO)}:{line} imports {name} (realtime may use only model's "
                            f"numpy-only modules {sorted(REALTIME_MODEL_MODULES)})")
     assert not bad, "imports against DESIGN.md:\n" + "\n".join(bad)

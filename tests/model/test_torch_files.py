@@ -49,7 +49,8 @@ def test_a_training_state_given_as_a_checkpoint_says_so(tmp_path):
     state = tmp_path / "last.pt"
     torch.save({"format": "sttr.train_state/1", "model": {"w": torch.ones(2)}, "epoch": 3}, state)
     hint = "a training state, what `sttr train --resume` continues from; use the run's best.pt"
-    with pytest.raises(ValueError, match=r"last\.pt: expected an sttr checkpoint .*found 'sttr.train_state/1' \(" + hint):
+    with pytest.raises(ValueError,
+                       match=r"last\.pt: expected an sttr checkpoint .*found 'sttr.train_state/1' \(" + hint):
         load_checkpoint(state)
     with pytest.raises(ValueError, match=r"last\.pt: a training state \(what `sttr train --resume` continues from\)"):
         load_model_source(state)  # what sttr export reads

@@ -93,7 +93,8 @@ def test_bad_stride_is_rejected(capsys):
 
 @pytest.mark.parametrize("flag, value, expected", [
     ("--window", "-5", "--window must be >= 1, got -5"), ("--window", "0", "--window must be >= 1, got 0"),
-    ("--max-frames", "0", "--max-frames must be >= 1, got 0"), ("--max-frames", "-1", "--max-frames must be >= 1, got -1"),
+    ("--max-frames", "0", "--max-frames must be >= 1, got 0"),
+    ("--max-frames", "-1", "--max-frames must be >= 1, got -1"),
     ("--threads", "-2", "--threads must be >= 0 (0: every core), got -2"),
 ])
 def test_counts_out_of_range_are_rejected_at_start(capsys, flag, value, expected):
@@ -344,7 +345,8 @@ def test_several_checkpoints_run_fused(shared_data, nano_bundle, tmp_path, monke
     monkeypatch.setenv("STTR_CACHE", str(tmp_path / "cache"))
     ckpt = nano_bundle.parent / "nano_op18.pt"
     rc = live.main(["--checkpoint", str(ckpt), str(ckpt), "--weights", "1", "0.5", "--no-pub", "-q", "--fast",
-                    "--backend", "onnxruntime", "--openpose-dir", str(shared_data / "openpose" / "coco18_clean_and_jerk"),
+                    "--backend", "onnxruntime",
+                    "--openpose-dir", str(shared_data / "openpose" / "coco18_clean_and_jerk"),
                     "--image-size", "340", "256", "--max-frames", "80", "--latency-json", str(tmp_path / "l.json")])
     assert rc == 0 and json.loads((tmp_path / "l.json").read_text())["predictions"] == 3  # frames 64, 72, 80
     (bundle,) = (tmp_path / "cache" / "bundles").iterdir()

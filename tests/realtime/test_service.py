@@ -107,8 +107,9 @@ def _all_windows_answered(service: InferenceService, frames: int):
 
 # ---------------------------------------------------------------------- real model, real recordings, ZeroMQ
 def test_streams_are_batched_into_one_engine_call_and_match_the_single_stream_pipeline(ctx):
-    """Three streams (two real MSR Action3D recordings of 45 and 38 frames, the first twice) sent in lockstep: every engine call runs
-    the three windows due together, and each stream's predictions equal the single-process pipeline's."""
+    """Three streams (two real MSR Action3D recordings of 45 and 38 frames, the first twice) sent in lockstep:
+    every engine call runs the three windows due together, and each stream's predictions equal the single-process
+    pipeline's."""
     engine, spec = open_model(DEMO / "bundle", backend="onnxruntime", threads=1)
     recorder = RecordingEngine(engine)
     recordings = {"a01": "a01_s10_e01.npz", "a01_again": "a01_s10_e01.npz", "a02": "a02_s10_e01.npz"}

@@ -114,8 +114,8 @@ def write_benchmark(out: str | Path, samples: Sequence[RawSample], splits: dict[
             info = tuple((k, v) for k, v in (("subject", s.subject), ("camera", s.camera),
                                              ("frame_count", int(s.joints.shape[0]))) if v is not None)
             tasks.append(SampleTask(name=s.name, path=s.source, label=int(label), info=info))
-        meta = {"dataset": dataset, "benchmark": benchmark, "layout": layout_reference(layout), "label_names": list(label_names),
-                "resample": "linear", **(extra or {})}
+        meta = {"dataset": dataset, "benchmark": benchmark, "layout": layout_reference(layout),
+                "label_names": list(label_names), "resample": "linear", **(extra or {})}
         summary = generate_split(out, split, tasks, loader, spec, meta=meta, workers=1, progress=False)
         if summary.skipped:
             raise ValueError(f"{dataset}/{benchmark}/{split}: {len(summary.skipped)} samples failed, e.g. "

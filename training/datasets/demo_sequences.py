@@ -41,7 +41,8 @@ def write_demo_sequences(root: str | Path, out: str | Path, samples: Sequence[st
             raise ValueError(f"{name}: subject {subject} is a training subject of the cross-subject protocol; the "
                              "demo replays held-out (even) subjects only")
         joints = read_sequence(folder / f"{name}_skeleton3D.txt")  # (T, 1, 20, 3), all-zero frames dropped
-        written.append(save_recording(out / f"{name}.npz", joints, None, MSR_FPS, "kinect20", ACTIONS[action - 1], name))
+        written.append(save_recording(out / f"{name}.npz", joints, None, MSR_FPS, "kinect20", ACTIONS[action - 1],
+                                      name))
         log.info("%s: %s, %d frames", name, ACTIONS[action - 1], joints.shape[0])
     return written
 
