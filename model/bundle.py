@@ -34,8 +34,9 @@ from typing import Any, Mapping
 
 from .atomic import atomic_write_bytes
 
-__all__ = ["BUNDLE_FORMAT", "BUNDLE_JSON", "PRECISIONS", "BundleError", "BundleIntegrityError", "BundleMismatchError",
-           "InputSpec", "BundleInfo", "sha256_file", "file_entry", "write_bundle_json", "read_bundle"]
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_JSON", "KNOWN_KEYS", "PRECISIONS", "BundleError", "BundleIntegrityError",
+           "BundleMismatchError", "InputSpec", "BundleInfo", "sha256_file", "file_entry", "write_bundle_json",
+           "read_bundle", "not_a_checkpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,11 @@ BUNDLE_FORMAT = "sttr.bundle/1"
 BUNDLE_JSON = "bundle.json"
 PRECISIONS = ("fp32", "fp16", "int8")
 _REQUIRED_KEYS = ("format", "input", "output", "labels", "files", "models")
+# every top-level key this format has (module docstring); a misspelt one would otherwise be ignored silently
+KNOWN_KEYS = ("format", "created", "model", "input", "output", "labels", "temperature", "files", "models",
+              "checkpoint", "export", "calibration", "versions", "fusion")
+# verbs that take a bundle folder, for errors about a bundle passed where a checkpoint was expected
+BUNDLE_VERBS = "sttr eval, sttr calibrate, sttr bench live --bundle, sttr serve --bundle, sttr-live --bundle"
 
 
 class BundleError(Exception):
@@ -158,6 +164,7 @@ def write_bundle_json(bundle_dir: str | Path, data: Mapping[str, Any], *, rehash
     bundle_dir = Path(bundle_dir)
     out = dict(data)
     out["format"] = BUNDLE_FORMAT
+    _check_keys(out, bundle_dir / BUNDLE_JSON)
     if rehash:
         names = sorted(_named_files(out))
         out["files"] = {name: file_entry(bundle_dir / name) for name in names}
@@ -261,12 +268,14 @@ class BundleInfo:
 
 
 def read_bundle(bundle_dir: str | Path, *, verify: bool = True) -> BundleInfo:
-    """Read `bundle.json`; with `verify`, check the format and that every listed file exists with its sha256.
+    """Read `bundle.json`; with `verify`, check the format, that every listed file exists with its sha256 and that
+    the input spec matches the ONNX graphs' input (when the onnx package is installed).
 
     Raises:
         FileNotFoundError: the folder or its `bundle.json` does not exist.
-        BundleIntegrityError: unknown format, missing keys, a missing file or a changed file (names the file and
-            both hashes).
+        BundleIntegrityError: unknown format, missing or unknown keys, a missing file or a changed file (names the
+            file and both hashes).
+        BundleMismatchError: `input` (C, T, V, M) differs from a graph's input shape (names the axes).
     """
     root = Path(bundle_dir)
     path = root / BUNDLE_JSON
@@ -279,13 +288,84 @@ def read_bundle(bundle_dir: str | Path, *, verify: bool = True) -> BundleInfo:
     if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
         got = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise BundleIntegrityError(f"{path}: format {got!r} is not {BUNDLE_FORMAT!r}")
+    _check_keys(data, path)
     missing = [k for k in _REQUIRED_KEYS if k not in data]
     if missing:
         raise BundleIntegrityError(f"{path}: missing key(s) {missing}")
     info = BundleInfo(root, data)
     if verify:
         _verify_files(info)
+        _verify_graph_input(info)
     return info
+
+
+def _check_keys(data: Mapping[str, Any], path: Path) -> None:
+    """BundleIntegrityError naming unknown top-level keys (a misspelt `temperature` would silently be 1.0)."""
+    unknown = sorted(k for k in data if k not in KNOWN_KEYS)
+    if unknown:
+        import difflib
+
+        hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k.lower(), KNOWN_KEYS,
+                 n=1)) else repr(k) for k in unknown]
+        raise BundleIntegrityError(f"{path}: unknown key(s) {', '.join(hints)}; known keys: {', '.join(KNOWN_KEYS)}")
+
+
+def _graph_input_shape(path: Path, name: str) -> list[int | str] | None:
+    """The static shape of graph input `name` (dims as ints, symbolic ones as their names), or None when the onnx
+    package is not installed or the file is no ONNX model (ONNX Runtime reports that when it loads it)."""
+    try:
+        import onnx
+    except ImportError:
+        return None
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph  # weights stay on disk where external
+    except Exception as err:  # noqa: BLE001 - a protobuf DecodeError, or whatever else a foreign file raises
+        log.debug("cannot read the graph input of %s: %r", path, err)
+        return None
+    inputs = [i for i in graph.input if i.name == name] or list(graph.input[:1])
+    if not inputs or not inputs[0].type.HasField("tensor_type"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+            for d in inputs[0].type.tensor_type.shape.dim]
+
+
+def _verify_graph_input(info: BundleInfo) -> None:
+    """BundleMismatchError naming the axes where `input` in bundle.json differs from an ONNX graph's input (an edited
+    bundle.json has no checksum; ONNX Runtime would fail at the first window with INVALID_ARGUMENT)."""
+    spec = info.input
+    want = {"C": spec.C, "T": spec.T, "V": spec.V, "M": spec.M}
+    name = str(info.data["input"].get("name") or "x")
+    for file in dict.fromkeys(info.data["models"].values()):
+        if not str(file).endswith(".onnx"):
+            continue
+        shape = _graph_input_shape(info.root / file, name)
+        if shape is None:
+            continue
+        if len(shape) != 5:
+            raise BundleMismatchError(f"bundle {info.root}: {file} takes input of shape {shape}, bundle.json says "
+                                      f"(N, C, T, V, M)")
+        diffs = []
+        for axis, got in zip("CTVM", shape[1:]):
+            if axis == "T" and want["T"] is None:
+                if isinstance(got, int) and got > 0:
+                    diffs.append(f"T: bundle.json says any, {file} takes {got}")
+            elif isinstance(got, int) and got > 0 and got != want[axis]:
+                diffs.append(f"{axis}: bundle.json says {want[axis]}, {file} takes {got}")
+        if diffs:
+            raise BundleMismatchError(f"bundle {info.root}: bundle.json input does not match {file}'s input: "
+                                      + "; ".join(diffs))
+
+
+def not_a_checkpoint(path: str | Path, what: str = "checkpoint") -> str | None:
+    """The error for a folder passed where a checkpoint file is expected (a bundle folder says so, and which verbs
+    take bundles), or None when `path` is not a folder."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    if (path / BUNDLE_JSON).is_file():
+        inside = f"; its checkpoint is {path / 'model.pt'}" if (path / "model.pt").is_file() else ""
+        return f"{path} is a bundle folder, not a {what} file (bundles are taken by {BUNDLE_VERBS}){inside}"
+    return f"{path} is a folder; expected a {what} file (.pt)"
 
 
 def _verify_files(info: BundleInfo) -> None:
