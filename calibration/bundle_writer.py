@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from sttr.model.atomic import default_file_mode
-from sttr.model.bundle import InputSpec, write_bundle_json
+from sttr.model.bundle import BUNDLE_JSON, InputSpec, write_bundle_json
 
 from .calibration_data import load_windows
 from .export_onnx import Exporter, export_onnx
@@ -57,7 +57,7 @@ class ExportOptions:
         rtol: Tolerance relative to the largest reference logit.
         include_checkpoint: Store the checkpoint as `model.pt` (needed by the torch engine).
         single_person: Also write `model.p1.onnx`, the graph for windows with only slot 0 present (fixed T only).
-        overwrite: Replace an existing bundle folder.
+        overwrite: Replace an existing bundle folder (one holding bundle.json) or an empty folder.
     """
 
     window: int | None = None
@@ -178,10 +178,27 @@ def _fusion_entry(src: ModelSource, window_bones: str, tmp: Path, include_checkp
     return {"window_bones": window_bones, "streams": streams}
 
 
-def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool, inputs: list[Path]) -> None:
+    """FileExistsError unless `out` is free, or (with `overwrite`) a bundle folder or an empty one: --overwrite
+    replaces the whole folder, so a run folder (best.pt, log.csv, ...) passed as --out must not be taken for one."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} is a file; expected a bundle folder to create")
+    entries = sorted(p.name for p in out.iterdir())
+    if entries and not (out / BUNDLE_JSON).is_file():
+        own = [p for p in inputs if out.resolve() in p.resolve().parents]
+        what = f"it holds {own[0].relative_to(out) if own[0].is_relative_to(out) else own[0].name}, the checkpoint " \
+            "being exported" if own else f"it holds {', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}"
+        raise FileExistsError(f"{out} is not a bundle folder (no {BUNDLE_JSON}; {what}); --overwrite replaces only "
+                              f"a bundle folder: choose another --out")
+    if not overwrite:
+        raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
+
+
+def _move_into_place(tmp: Path, out: Path, overwrite: bool, inputs: list[Path]) -> None:
     if out.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
+        _check_out(out, overwrite, inputs)  # again: the folder may have changed during the export
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
         os.replace(tmp, out)
@@ -197,12 +214,14 @@ def export_bundle(checkpoint: str | Path | None, out: str | Path, opts: ExportOp
 
     Raises:
         ParityError: ONNX Runtime does not reproduce PyTorch (nothing is written).
-        FileExistsError: `out` exists and not `opts.overwrite`.
+        FileExistsError: `out` exists and not `opts.overwrite`; or `out` is a file, or a non-empty folder that is
+            not a bundle (no bundle.json), which even `opts.overwrite` does not replace.
     """
     opts = opts or ExportOptions()
     out = Path(out)
-    if out.exists() and not opts.overwrite:
-        raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
+    inputs = [Path(checkpoint)] if checkpoint is not None else []
+    inputs += [s.path for s in (source.streams if source is not None else []) if s.path is not None]
+    _check_out(out, opts.overwrite, inputs)
     src = source or load_model_source(checkpoint)
     spec = _input_spec(src, opts)
     T = int(spec.preprocess["window"])
@@ -244,7 +263,7 @@ def export_bundle(checkpoint: str | Path | None, out: str | Path, opts: ExportOp
         if fusion is not None:
             data["fusion"] = fusion
         written = write_bundle_json(tmp, data)
-        _move_into_place(tmp, out, opts.overwrite)
+        _move_into_place(tmp, out, opts.overwrite, inputs)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default 18)")
     p.add_argument("--exporter", choices=("auto", "dynamo", "legacy"), default="auto",
                    help="torch.onnx exporter: dynamo=True, dynamo=False, or dynamo then legacy (default)")
-    p.add_argument("--dynamic-time", action="store_true", help="leave T dynamic in the graph (S-TR only)")
+    p.add_argument("--dynamic-time", action="store_true",
+                   help="leave T dynamic in the graph: any T for S-TR; with temporal attention (T-TR, both) the T "
+                        "fed must still suit the network, e.g. divisible by 4 with an odd number of joints")
     p.add_argument("--fp16", action="store_true", help="also write model.fp16.onnx (float32 input/output)")
     p.add_argument("--data", default=None,
                    help="real windows for the parity check: NTU .skeleton folder, generated split folder or .npy "
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not store model.pt (stream<i>.pt when fused): no torch engine")
     p.add_argument("--no-single-person", action="store_true",
                    help="do not write model.p1.onnx (the faster graph for windows with only person slot 0 present)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing bundle folder (one holding bundle.json; never another folder)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -56,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--weights: expected one weight per checkpoint ({len(args.checkpoint)}), got "
                      f"{len(args.weights)}")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from sttr.model.bundle import not_a_checkpoint
+
+    for path in args.checkpoint:
+        if folder := not_a_checkpoint(path):
+            print(f"sttr export: {folder}", file=sys.stderr)
+            return 1
     try:
         opts = ExportOptions(window=args.window, persons=args.persons, opset=args.opset, exporter=args.exporter,
                              dynamic_time=args.dynamic_time, fp16=args.fp16, data=args.data, samples=args.samples,
