@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
+import typing
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import torch
 
@@ -22,7 +23,8 @@ from .sttr import STTR
 from .temporal_attention import TemporalAttention
 from .torch_files import load_torch_file
 
-__all__ = ["load_reference_checkpoint", "infer_reference_config", "map_reference_state_dict", "REFERENCE_DEFAULTS"]
+__all__ = ["load_reference_checkpoint", "infer_reference_config", "map_reference_state_dict", "check_overrides",
+           "REFERENCE_DEFAULTS"]
 log = logging.getLogger(__name__)
 
 # What the keys cannot tell, as in the reference NTU yaml (spec §1.9). `agcn_graph='constant'` reproduces the
@@ -41,23 +43,40 @@ def read_reference_file(path: str | Path, *, trust: bool = False) -> Any:
     `trust=True` loads it with `weights_only=False`, which can run arbitrary code: only for files from a source you
     trust, when the safe load refuses something else the file holds (the error names it).
     """
-    return load_torch_file(path, what="reference checkpoint", trust=trust,
-                           trust_hint="; if you trust the file, load it with trust (sttr convert --trust-pickle), "
-                                      "which runs its pickled code")
+    try:
+        return load_torch_file(path, what="reference checkpoint", trust=trust,
+                               trust_hint="; if you trust the file, load it with trust (sttr convert --trust-pickle), "
+                                          "which runs its pickled code")
+    except ValueError as err:
+        if "not a readable reference checkpoint" in str(err) and _names_sttr_format(path):
+            # our own checkpoint cut short: load_model_source falls back to this reader when it cannot read one
+            raise ValueError(str(err).replace("not a readable reference checkpoint",
+                                              "not a readable sttr checkpoint")) from None
+        raise
+
+
+def _names_sttr_format(path: str | Path) -> bool:
+    """True when the file's first bytes hold the sttr checkpoint format tag (torch.save stores the pickle first)."""
+    from .checkpoint import FORMAT
+
+    with open(path, "rb") as f:
+        return FORMAT.encode() in f.read(1 << 16)
 
 
 def _read(source: str | Path | Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """A plain state dict with `module.` prefixes stripped, from a path or a loaded object."""
     obj: Any = read_reference_file(source) if isinstance(source, (str, Path)) else source
+    where = f"{source}: " if isinstance(source, (str, Path)) else ""
+    fmt = obj.get("format") if isinstance(obj, Mapping) else None  # before unwrapping: ours hold a `state_dict`
+    if isinstance(fmt, str) and fmt.startswith("sttr.checkpoint"):
+        raise ValueError(f"{where}already an sttr checkpoint, not a reference ST-TR one: use it as it is")
+    if isinstance(fmt, str) and fmt.startswith("sttr.train_state"):
+        raise ValueError(f"{where}a training state (what `sttr train --resume` continues from), not a model "
+                         "checkpoint; use the run's best.pt")
     for wrapper in ("model_state_dict", "state_dict"):  # epochN.ckpt; other tools' {'state_dict': ...} files
         if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
             obj = obj[wrapper]
             break
-    where = f"{source}: " if isinstance(source, (str, Path)) else ""
-    fmt = obj.get("format") if isinstance(obj, Mapping) else None
-    if isinstance(fmt, str) and fmt.startswith("sttr.train_state"):
-        raise ValueError(f"{where}a training state (what `sttr train --resume` continues from), not a model "
-                         "checkpoint; use the run's best.pt")
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"{where}expected a reference ST-TR state dict (name -> tensor) or an epochN.ckpt dict with "
                          "'model_state_dict'")
@@ -85,6 +104,7 @@ def _first_layer(sd: Mapping[str, torch.Tensor], all_layers: bool) -> tuple[int,
 def infer_reference_config(state_dict: Mapping[str, torch.Tensor], **overrides: Any) -> STTRConfig:
     """The `STTRConfig` of a reference state dict (prefixes already stripped), plus overrides."""
     sd = state_dict
+    overrides = check_overrides(overrides)
     has = lambda pat: any(re.search(pat, k) for k in sd)  # noqa: E731
     if "fcn.weight" not in sd or "data_bn.weight" not in sd:
         raise ValueError("not a reference ST-TR state dict: 'fcn.weight' or 'data_bn.weight' is missing")
@@ -114,13 +134,54 @@ def infer_reference_config(state_dict: Mapping[str, torch.Tensor], **overrides: 
     tk = next((v.shape[2] for k, v in sd.items() if re.match(r"backbone\.\d+\.tcn1\.conv\.weight$", k)), 9)
     cfg["temporal_kernel_size"] = int(tk)
     _infer_attention(sd, cfg, all_layers)
-    unknown = set(overrides) - set(STTRConfig.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown override(s) {sorted(unknown)}; expected STTRConfig fields")
     if not agcn:
         cfg["agcn_graph"] = "skeleton"  # irrelevant without adaptive GCNs; keep the intended default
     cfg.update(overrides)
     return STTRConfig.from_dict(cfg)
+
+
+# 1e-3: a float in YAML 1.2 and Python, a string to PyYAML (YAML 1.1), which parses `--set` values
+_EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
+
+
+def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`overrides` type-checked against the STTRConfig fields (ints widen to floats, `1e-3` reads as a float);
+    ValueError naming the key and the type expected, or the unknown keys and the known ones."""
+    hints = typing.get_type_hints(STTRConfig)
+    unknown = sorted(set(overrides) - set(hints))
+    if unknown:
+        raise ValueError(f"unknown override(s) {unknown}; expected STTRConfig fields: {', '.join(sorted(hints))}")
+    return {key: _coerce(value, hints[key], key) for key, value in overrides.items()}
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"override {key}: expected one of {list(args)}, got {value!r}")
+        return value
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":  # layout: str | dict
+        for arg in args:
+            try:
+                return _coerce(value, arg, key)
+            except ValueError:
+                continue
+        raise ValueError(f"override {key}: expected {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
+                         f"got {value!r}")
+    if origin is tuple:  # window_blocks: tuple[int, int, int]
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ValueError(f"override {key}: expected a list of {len(args)} integers, got {value!r}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if hint is float and isinstance(value, str) and _EXP_FLOAT.match(value.strip()):
+        return float(value.replace("_", ""))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    base = origin or hint
+    if isinstance(base, type) and (not isinstance(value, base) or (base in (int, float) and isinstance(value, bool))):
+        name = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+                "dict": "a mapping"}.get(base.__name__, base.__name__)
+        raise ValueError(f"override {key}: expected {name}, got {value!r}")
+    return value
 
 
 def _factor(dim: int, width: int) -> float:

@@ -7,6 +7,7 @@ matplotlib (Agg) and Pillow are imported inside the functions that need them.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +77,25 @@ def render_attention(model: STTR, sample: np.ndarray | torch.Tensor, out_dir: st
     `layer{L}.gif` (head mean, one frame per attended frame).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if size_px < 1:
+        raise ValueError(f"image size must be at least 1 pixel, got {size_px}")
     maps = attention_maps(model, sample)
     if not 0 <= person < maps[0].shape[0]:
         raise ValueError(f"person must be in [0, {maps[0].shape[0]}), got {person}")
+    created = not out_dir.exists()  # the folder is made only once there is something to write, removed on failure
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        written = _render_maps(model, maps, out_dir, person, gif, size_px, fps)
+    except BaseException:
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+    log.debug("wrote %d attention images to %s", len(written), out_dir)
+    return written
+
+
+def _render_maps(model: STTR, maps: list[np.ndarray], out_dir: Path, person: int, gif: bool, size_px: int,
+                 fps: float) -> list[Path]:
     joints = list(model.layout.joints)
     units = [i for i, b in enumerate(model.blocks) if type(b.gcn).__name__ == "SpatialAttention"]
     written: list[Path] = []
@@ -96,5 +112,4 @@ def render_attention(model: STTR, sample: np.ndarray | torch.Tensor, out_dir: st
             path = out_dir / f"{name}.gif"
             frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
             written.append(path)
-    log.debug("wrote %d attention images to %s", len(written), out_dir)
     return written

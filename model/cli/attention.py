@@ -14,6 +14,8 @@ import numpy as np
 
 __all__ = ["main"]
 
+MIN_SIZE = 64  # below this the joint names on the axes leave no room for the map
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sttr attention", description=__doc__,
@@ -24,16 +26,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder for the PNG/GIF files")
     p.add_argument("--person", type=int, default=0, help="person slot to show (default 0)")
     p.add_argument("--gif", action="store_true", help="also write an animated GIF over frames per layer")
-    p.add_argument("--size", type=int, default=640, help="image size in pixels (default 640)")
+    p.add_argument("--size", type=int, default=640, help=f"image size in pixels, at least {MIN_SIZE} (default 640)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from ..bundle import not_a_checkpoint
     from ..checkpoint import load_checkpoint
     from ..heatmap import render_attention
 
+    if args.size < MIN_SIZE:
+        print(f"sttr attention: --size must be at least {MIN_SIZE} pixels, got {args.size}", file=sys.stderr)
+        return 2
+    folder = not_a_checkpoint(args.checkpoint)
+    if folder:
+        print(f"sttr attention: {folder}", file=sys.stderr)
+        return 2
     if not args.sample.is_file():
         print(f"sttr attention: sample file {args.sample} does not exist", file=sys.stderr)
         return 2

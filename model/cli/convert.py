@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -19,7 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sttr convert", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("reference", type=Path, help="reference checkpoint: *.pt, epochN_model.pt or epochN.ckpt")
-    p.add_argument("--out", type=Path, required=True, help="where to write the sttr checkpoint (.pt)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="where to write the sttr checkpoint (.pt); never the reference checkpoint itself")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     p.add_argument("--labels", type=Path, help="text file with one class name per line")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="STTRConfig field the keys cannot tell, e.g. num_heads=8, dropout=0, agcn_graph=skeleton, "
@@ -31,14 +35,39 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader that also reads 1e-3 as a float (as training configs are read)."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+                              list("-+0123456789."))
+
+
 def _pairs(items: list[str], what: str) -> dict:
     out = {}
     for item in items:
         if "=" not in item:
             raise SystemExit(f"sttr convert: {what} {item!r}: expected KEY=VALUE")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.load(value, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError:
+            raise SystemExit(f"sttr convert: {what} {item!r}: the value is not a YAML scalar, list or "
+                             "mapping") from None
     return out
+
+
+def _out_problem(reference: Path, out: Path, overwrite: bool) -> str | None:
+    """Why `out` must not be written: it is the input, a folder, or an existing file without --overwrite."""
+    same = out.exists() and reference.exists() and os.path.samefile(out, reference)
+    if same or out.resolve() == reference.resolve():
+        return f"--out {out} is the reference checkpoint being converted; choose another file"
+    if out.is_dir():
+        return f"--out {out} is a folder; expected the checkpoint file to write (.pt)"
+    if out.exists() and not overwrite:
+        return f"--out {out} already exists (pass --overwrite to replace it)"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..checkpoint import save_checkpoint  # torch is imported only when the command runs
     from ..convert import load_reference_checkpoint, read_reference_file
 
+    from ..bundle import not_a_checkpoint
+
+    folder = not_a_checkpoint(args.reference, "reference checkpoint")
+    problem = folder or _out_problem(args.reference, args.out, args.overwrite)
+    if problem:
+        print(f"sttr convert: {problem}", file=sys.stderr)
+        return 2
     overrides = _pairs(args.overrides, "--set")
     labels = []
     if args.labels:
@@ -56,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = [line.strip() for line in args.labels.read_text(encoding="utf-8").splitlines() if line.strip()]
     try:
         source = read_reference_file(args.reference, trust=args.trust_pickle)
-        model = load_reference_checkpoint(source, **overrides)
+        model = load_reference_checkpoint(source, **overrides)  # --set values are type-checked here
         meta = {"source": str(args.reference), "converted_from": "Chiaraplizz/ST-TR", **_pairs(args.meta, "--meta")}
         save_checkpoint(args.out, model, labels=labels, meta=meta)
     except (ValueError, FileNotFoundError) as err:

@@ -92,7 +92,7 @@ def test_convert_cli_and_attention_cli(tmp_path, shared_reference):
     assert ckpt.labels[59] == "class 59" and ckpt.config.dropout == 0
     with torch.no_grad():
         assert (ckpt.build_model()(golden["input"]) - golden["logits"]).abs().max() <= 1e-4
-    assert convert_cli.main([str(ref), "--out", str(out), "--set", "bogus=1"]) == 1
+    assert convert_cli.main([str(ref), "--out", str(out), "--overwrite", "--set", "bogus=1"]) == 1
 
 
 def test_attention_cli_on_nano(tmp_path):
