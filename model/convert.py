@@ -13,11 +13,12 @@ import logging
 import re
 import typing
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import torch
 
 from .config import STTRConfig
+from .config_values import check_value
 from .spatial_attention import SpatialAttention
 from .sttr import STTR
 from .temporal_attention import TemporalAttention
@@ -140,10 +141,6 @@ def infer_reference_config(state_dict: Mapping[str, torch.Tensor], **overrides: 
     return STTRConfig.from_dict(cfg)
 
 
-# 1e-3: a float in YAML 1.2 and Python, a string to PyYAML (YAML 1.1), which parses `--set` values
-_EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
-
-
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """`overrides` type-checked against the STTRConfig fields (ints widen to floats, `1e-3` reads as a float);
     ValueError naming the key and the type expected, or the unknown keys and the known ones."""
@@ -151,37 +148,7 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(overrides) - set(hints))
     if unknown:
         raise ValueError(f"unknown override(s) {unknown}; expected STTRConfig fields: {', '.join(sorted(hints))}")
-    return {key: _coerce(value, hints[key], key) for key, value in overrides.items()}
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Literal:
-        if value not in args:
-            raise ValueError(f"override {key}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":  # layout: str | dict
-        for arg in args:
-            try:
-                return _coerce(value, arg, key)
-            except ValueError:
-                continue
-        raise ValueError(f"override {key}: expected {' or '.join(getattr(a, '__name__', str(a)) for a in args)}, "
-                         f"got {value!r}")
-    if origin is tuple:  # window_blocks: tuple[int, int, int]
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ValueError(f"override {key}: expected a list of {len(args)} integers, got {value!r}")
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-    if hint is float and isinstance(value, str) and _EXP_FLOAT.match(value.strip()):
-        return float(value.replace("_", ""))
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    base = origin or hint
-    if isinstance(base, type) and (not isinstance(value, base) or (base in (int, float) and isinstance(value, bool))):
-        name = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-                "dict": "a mapping"}.get(base.__name__, base.__name__)
-        raise ValueError(f"override {key}: expected {name}, got {value!r}")
-    return value
+    return {key: check_value(value, hints[key], key, "override {key}") for key, value in overrides.items()}
 
 
 def _factor(dim: int, width: int) -> float:

@@ -23,29 +23,14 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from sttr.model.config_values import check_value, load_yaml
+
 __all__ = [
     "DataConfig", "AugmentConfig", "OptimConfig", "TrainConfig", "load_config", "apply_overrides", "parse_override",
     "load_yaml", "device_problem",
 ]
 
 Precision = Literal["fp32", "bf16", "fp16"]
-
-# Floats in exponent form without a dot or an exponent sign (1e-3, 5E4): YAML 1.2 floats that PyYAML's YAML 1.1
-# resolver leaves as strings. `load_yaml` resolves them; `_coerce` accepts them where a float is expected.
-_EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$")
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that also reads 1e-3 as a float."""
-
-
-_ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+0123456789."))
-
-
-def load_yaml(text: str) -> Any:
-    """`yaml.safe_load`, except that 1e-3 (no dot, as Python and YAML 1.2 write it) is a float, not a string."""
-    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass
-
 
 _DEVICE = re.compile(r"^(?:auto|cpu|cuda(?::[0-9]+)?)$")
 
@@ -235,7 +220,7 @@ class TrainConfig:
         # `model` is a free dict here; type-check it against STTRConfig now, not when the model is built
         hints = typing.get_type_hints(STTRConfig)
         for key, value in self.model_overrides().items():
-            self.model[key] = _coerce(value, hints[key], "model." + key)
+            self.model[key] = check_value(value, hints[key], "model." + key, "config key {key!r}")
 
     def build_model_config(self, defaults: Mapping[str, Any] | None = None) -> Any:
         """The STTRConfig: the preset, then `defaults` (what the dataset dictates), then this config's overrides.
@@ -277,46 +262,8 @@ def _build(cls: type, d: Mapping[str, Any], prefix: str) -> Any:
         if dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value or {}, prefix + name + ".")
         else:
-            kwargs[name] = _coerce(value, hint, prefix + name)
+            kwargs[name] = check_value(value, hint, prefix + name, "config key {key!r}")
     return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check (and mildly coerce: int -> float, tuple -> list) a value against a type hint."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if hint is Any:
-        return value
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ValueError:
-                continue
-        raise ValueError(f"config key {key!r}: expected {hint}, got {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise ValueError(f"config key {key!r}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"config key {key!r}: expected a list, got {value!r}")
-        return [_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)] if args else list(value)
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ValueError(f"config key {key!r}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is float and isinstance(value, str) and _EXP_FLOAT.match(value.strip()):
-        return float(value.replace("_", ""))  # 1e-3 from a YAML 1.1 reader
-    # any plain type, not only these four: model.layout is `str | dict`, so a number must fail both
-    if isinstance(hint, type) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
-        raise ValueError(f"config key {key!r}: expected {hint.__name__}, got {value!r}")
-    return value
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

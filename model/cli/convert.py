@@ -8,11 +8,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 
 import yaml
+
+from sttr.model.config_values import load_yaml
 
 __all__ = ["main"]
 
@@ -35,15 +36,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _Loader(yaml.SafeLoader):
-    """yaml.SafeLoader that also reads 1e-3 as a float (as training configs are read)."""
-
-
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
-                              re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
-                              list("-+0123456789."))
-
-
 def _pairs(items: list[str], what: str) -> dict:
     out = {}
     for item in items:
@@ -51,7 +43,7 @@ def _pairs(items: list[str], what: str) -> dict:
             raise SystemExit(f"sttr convert: {what} {item!r}: expected KEY=VALUE")
         key, value = item.split("=", 1)
         try:
-            out[key.strip()] = yaml.load(value, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+            out[key.strip()] = load_yaml(value)
         except yaml.YAMLError:
             raise SystemExit(f"sttr convert: {what} {item!r}: the value is not a YAML scalar, list or "
                              "mapping") from None

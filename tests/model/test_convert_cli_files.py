@@ -62,7 +62,7 @@ def test_convert_needs_overwrite_for_an_existing_out(reference, tmp_path, capsys
     ("num_joints=abc", "override num_joints: expected an integer"),
     ("window_blocks=[1,2]", "override window_blocks: expected a list of 3 integers"),
     ("agcn_graph=fixed", "override agcn_graph: expected one of ['skeleton', 'constant']"),
-    ("layout=3", "override layout: expected str or dict"),
+    ("layout=3", "override layout: expected a string or a mapping"),
 ])
 def test_set_values_are_type_checked(reference, tmp_path, capsys, setting, says):
     out = tmp_path / "x.pt"

@@ -101,7 +101,7 @@ def test_exponent_floats_load_from_a_file_an_override_and_a_plain_yaml_dict(tmp_
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.gamma, cfg.model["dropout"]) == (1e-3, 5e-4, 0.2, 0.1)
     # a dict read by plain yaml.safe_load holds the string; wherever a float is expected it still is one
     assert TrainConfig.from_dict(yaml.safe_load("optim: {lr: 1e-3, clip_grad_norm: 1e1}")).optim.lr == 1e-3
-    with pytest.raises(ValueError, match="'optim.lr': expected float, got 'e3'"):
+    with pytest.raises(ValueError, match="'optim.lr': expected a number, got 'e3'"):
         load_config(None, ["optim.lr=e3"])
 
 
@@ -113,11 +113,11 @@ def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("over, says", [("model.dropout=high", "'model.dropout': expected float, got 'high'"),
-                                        ("model.num_classes=3.5", "'model.num_classes': expected int, got 3.5"),
-                                        ("model.num_heads=true", "'model.num_heads': expected int, got True"),
-                                        ("model.layout=5", "'model.layout': expected str | dict, got 5"),
-                                        ("model.window_blocks=[1, a, 3]", r"'model.window_blocks\[1\]': expected int"),
+@pytest.mark.parametrize("over, says", [("model.dropout=high", "'model.dropout': expected a number, got 'high'"),
+                                        ("model.num_classes=3.5", "'model.num_classes': expected an integer, got 3.5"),
+                                        ("model.num_heads=true", "'model.num_heads': expected an integer, got True"),
+                                        ("model.layout=5", "'model.layout': expected a string or a mapping, got 5"),
+                                        ("model.window_blocks=[1, a, 3]", r"'model.window_blocks\[1\]': expected an integer"),
                                         ("model.attention=sideways", "'model.attention': expected one of")])
 def test_model_keys_are_type_checked_naming_the_key(over, says):
     with pytest.raises(ValueError, match=says):
