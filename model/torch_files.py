@@ -41,6 +41,10 @@ def load_torch_file(path: str | Path, *, what: str = "checkpoint", map_location:
         ValueError: Not a torch file, truncated or corrupt, or holding an object the safe load refuses (named).
     """
     path = Path(path)
+    if path.is_dir():  # e.g. a bundle folder given to a verb that takes checkpoints
+        from .bundle import not_a_checkpoint
+
+        raise ValueError(not_a_checkpoint(path, what))
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     try:

@@ -67,3 +67,13 @@ def test_a_file_cut_inside_its_zip_records_is_named(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match=r"cut\.pt: not a readable checkpoint, truncated or corrupt \("):
         load_torch_file(tmp_path / "cut.pt", trust=True)  # the trusted load too
+
+
+def test_a_folder_is_named_as_a_folder(tmp_path):
+    from sttr.model.torch_files import load_torch_file
+
+    with pytest.raises(ValueError, match=r"is a folder; expected a checkpoint file \(.pt\)"):
+        load_torch_file(tmp_path)
+    (tmp_path / "bundle.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"is a bundle folder, not a checkpoint file \(bundles are taken by"):
+        load_torch_file(tmp_path)
