@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from .config import TrainConfig
 from .distributed import DistInfo, all_true, barrier, init_distributed
 from .evaluate import accuracy_metrics, autocast, evaluate_checkpoint, predict
-from .feeder import SkeletonFeeder, validation_split
+from .feeder import SkeletonFeeder, SplitFiles, validation_split
 from .logging_utils import CSVLog, TensorBoardLog, Throughput, progress
 from .schedule import lr_factor
 from .state import FORMAT, atomic_torch_save, load_state, rng_state, set_rng_state
@@ -105,6 +105,9 @@ class Trainer:
         r, w = self.dist.rank, self.dist.world_size
         self.val_set = SkeletonFeeder(d.root, d.train_split, indices=val_idx[r::w], window=d.window,
                                       mmap=d.mmap) if len(val_idx) else None  # same on every rank
+        # the test split is read after training: a damaged one is named now, not after hours (the feeder names it)
+        self.test_labels = (SkeletonFeeder(d.root, d.test_split, mmap=True).labels if cfg.test_at_end
+                            else [])
         self.sampler = DistributedSampler(self.train_set, num_replicas=w, rank=r, shuffle=True, seed=cfg.seed,
                                           drop_last=False)
         if self.dist.is_main:
@@ -157,10 +160,14 @@ class Trainer:
         cfg = self.cfg
         self._check_preset_channels()
         self.model_config = cfg.build_model_config(self.model_defaults())
-        top = max(self.train_set.labels, default=-1) + 1
-        if self.model_config.num_classes < top:  # else an IndexError deep inside the loss at the first step
-            raise ValueError(f"model.num_classes is {self.model_config.num_classes} but {self.cfg.data.root} has "
-                             f"labels up to {top - 1} ({top} classes)")
+        K = self.model_config.num_classes
+        for split, labels in ((self.cfg.data.train_split, self.train_set.labels),
+                              (self.cfg.data.test_split, self.test_labels)):
+            top = max(labels, default=-1)
+            if top >= K:  # else an IndexError deep inside the loss at the first step (or at the test)
+                raise ValueError(f"model.num_classes is {K} but {SplitFiles(Path(self.cfg.data.root), split).labels} "
+                                 f"has labels up to {top} ({top + 1} classes): set model.num_classes to at least "
+                                 f"{top + 1}, or leave it out to take the dataset's")
         self.model = STTR(self.model_config).to(self.device)
         net: nn.Module = self.model
         if cfg.compile:

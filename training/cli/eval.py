@@ -10,7 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "check_split_files"]
+__all__ = ["main", "build_parser"]
 
 
 def _positive_int(text: str) -> int:
@@ -21,32 +21,6 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive frame count, got {text!r}")
     return value
-
-
-def check_split_files(root: str | Path, split: str) -> None:
-    """Raise ValueError naming `{split}_data.npy` or `{split}_meta.json` in `root` when one is cut short or damaged
-    (the feeder's own errors, "mmap length is greater than file size" or a bare JSON error, name neither). Missing
-    files are left to the feeder, which says what the folder holds instead."""
-    import json
-
-    import numpy as np
-
-    from sttr.training.feeder import SplitFiles
-
-    files = SplitFiles(Path(root), split)
-    if files.data.is_file():
-        try:
-            np.load(files.data, mmap_mode="r")
-        except (ValueError, OSError, EOFError) as err:
-            raise ValueError(f"{files.data}: not a readable .npy array, truncated or corrupt ({err}); generate the "
-                             "dataset again") from None
-    if files.meta.is_file():
-        try:
-            meta = json.loads(files.meta.read_text(encoding="utf-8"))
-        except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
-            raise ValueError(f"{files.meta}: not valid JSON ({err})") from None
-        if not isinstance(meta, dict):
-            raise ValueError(f"{files.meta}: expected a JSON object (the dataset's meta), got {type(meta).__name__}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,13 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from sttr.training.config import device_problem
     from sttr.training.evaluate import evaluate_checkpoint
+    from sttr.training.feeder import SkeletonFeeder
 
     problem = device_problem(args.device)
     if problem:
         parser.error(problem)
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / f"eval_{args.split}"
     try:
-        check_split_files(args.data, args.split)
+        SkeletonFeeder(args.data, args.split)  # a damaged split is named before the checkpoint is loaded
         report = evaluate_checkpoint(args.checkpoint, args.data, args.split, out_dir=out, batch_size=args.batch_size,
                                      device=args.device, window=args.window, precision=args.precision,
                                      num_workers=args.workers)

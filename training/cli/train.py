@@ -12,10 +12,6 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sttr.training.config import TrainConfig
 
 __all__ = ["main", "build_parser"]
 
@@ -34,26 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
-
-
-def _labels_problem(cfg: TrainConfig) -> str | None:
-    """model.num_classes set below what the dataset's labels need: found now, not as an IndexError in the loss at the
-    first step (the trainer takes num_classes from the dataset only when the config leaves it out)."""
-    from sttr.training.feeder import SplitFiles, read_labels
-
-    wanted = cfg.model.get("num_classes")
-    if wanted is None:
-        return None
-    for split in (cfg.data.train_split, cfg.data.test_split):
-        path = SplitFiles(Path(cfg.data.root), split).labels
-        if not path.is_file():
-            continue  # a missing split is named by the trainer (and the test split is optional until the end)
-        labels = read_labels(path)[1]
-        if labels and max(labels) >= wanted:
-            return (f"model.num_classes is {wanted} but {path} has labels up to {max(labels)} ({max(labels) + 1} "
-                    f"classes): set model.num_classes to at least {max(labels) + 1}, or leave it out to take the "
-                    f"dataset's")
-    return None
 
 
 def _resume_hint(argv: list[str], work_dir: str) -> str:
@@ -98,18 +74,11 @@ def _main(argv: list[str]) -> int:
     if problem:
         print(f"sttr train: {problem}", file=sys.stderr)
         return 2
-    from sttr.training.cli.eval import check_split_files
     from sttr.training.distributed import cleanup_distributed
     from sttr.training.trainer import Trainer, TrainingDiverged
 
     try:
         try:  # setting up: the data, the model, the state to resume (a corrupt last.pt is named, not a traceback)
-            problem = _labels_problem(cfg)
-            if problem:
-                raise ValueError(problem)
-            # the test split too: it is read only after training, too late to find it broken
-            for split in (cfg.data.train_split,) + ((cfg.data.test_split,) if cfg.test_at_end else ()):
-                check_split_files(cfg.data.root, split)
             trainer = Trainer(cfg, resume=args.resume)
         except ValueError as err:
             print(f"sttr train: {err}", file=sys.stderr)
