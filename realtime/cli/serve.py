@@ -131,14 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for flag, value in (("--max-batch", args.max_batch), ("--stride", args.stride), ("--top-k", args.top_k),
-                        ("--max-streams", args.max_streams)):
+    for flag, value in (("--max-batch", args.max_batch), ("--max-streams", args.max_streams)):
         if value < 1:
             return _error(f"{flag} must be >= 1, got {value}")
-    if not 0 <= args.smoothing < 1 or args.batch_wait_ms < 0 or args.stream_timeout <= 0:
-        return _error("--smoothing must be in [0, 1), --batch-wait-ms >= 0 and --stream-timeout > 0")
+    if args.batch_wait_ms < 0 or args.stream_timeout <= 0:
+        return _error("--batch-wait-ms must be >= 0 and --stream-timeout > 0")
     try:
-        check_counts(args)
+        check_counts(args)  # --stride, --top-k, --window, --threads, --smoothing: as sttr-live checks them
         check_output_path(args.latency_json, "--latency-json")
     except ValueError as exc:
         return _error(exc)
