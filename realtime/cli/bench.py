@@ -97,16 +97,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write_report(report: dict, out: str | None) -> int:
     """Write the report to --out (checked at start-up; a failure now is one line after the printed tables)."""
-    from ..latency import write_json
+    from .output_path import write_output_json
 
     if not out:
         return 0
-    try:
-        write_json(out, report)
-    except OSError as exc:
-        return cli_error("sttr bench live", f"--out: could not write {out}: {exc.strerror or exc}")
-    print(f"wrote {out}")
-    return 0
+    status = write_output_json(out, report, "--out", "sttr bench live")
+    if status == 0:
+        print(f"wrote {out}")
+    return status
 
 
 def _interrupted(report: dict, out: str | None) -> int:

@@ -21,14 +21,14 @@ from typing import Any
 from sttr.model.bundle import BundleError
 
 from ..adapters import UnsupportedAdapterError
-from ..latency import format_table, write_json
+from ..latency import format_table
 from ..messages import MessageError, check_stream_id
 from ..pipeline import LiveConfig, Pipeline, RunStats
 from ..sources.capture import DEFAULT_BACKLOG
 from ..sources.mediapipe_pose import DEFAULT_POSE_WIDTH
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir, check_counts
 from .errors import cli_error
-from .output_path import check_output_path
+from .output_path import check_output_path, write_output_json
 from .shutdown import close_all, run_until_stopped
 
 __all__ = ["main", "build_parser", "LiveApp"]
@@ -282,10 +282,7 @@ def _report(stats: RunStats, path: str | None) -> None:
     if stats.latency_ms:
         print(format_table({k: v for k, v in stats.latency_ms.items() if v["count"]}), file=sys.stderr)
     if path:
-        try:
-            write_json(path, stats_dict(stats))
-        except OSError as exc:  # checked at start-up; the folder went away meanwhile: the summary above stays
-            cli_error("sttr-live", f"--latency-json: could not write {path}: {exc.strerror or exc}")
+        write_output_json(path, stats_dict(stats), "--latency-json", "sttr-live")
 
 
 def stats_dict(stats: RunStats) -> dict[str, Any]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-__all__ = ["check_output_path"]
+from ..latency import write_json
+from .errors import cli_error
+
+__all__ = ["check_output_path", "write_output_json"]
 
 
 def check_output_path(path: str | None, flag: str) -> None:
@@ -21,3 +25,13 @@ def check_output_path(path: str | None, flag: str) -> None:
         raise ValueError(f"{flag}: folder {folder} does not exist; create it or give another path")
     if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise ValueError(f"{flag}: {target} is not writable (permission denied); give another path")
+
+
+def write_output_json(path: str, data: Any, flag: str, prog: str) -> int:
+    """Write a run's report to `path` (checked at start-up by `check_output_path`); if the folder went away meanwhile,
+    one line after the summary already printed; returns the exit status (0, or 2)."""
+    try:
+        write_json(path, data)
+    except OSError as exc:
+        return cli_error(prog, f"{flag}: could not write {path}: {exc.strerror or exc}")
+    return 0

@@ -18,10 +18,10 @@ from typing import Any
 
 from sttr.model.bundle import BundleError
 
-from ..latency import format_table, write_json
+from ..latency import format_table
 from .model_options import add_model_options, add_publish_options, add_window_options, bundle_dir, check_counts
 from .errors import cli_error
-from .output_path import check_output_path
+from .output_path import check_output_path, write_output_json
 from .shutdown import close_all, run_until_stopped
 
 __all__ = ["main", "build_parser", "ServeApp"]
@@ -117,10 +117,7 @@ def _report(stats: Any, path: str | None) -> None:
     if stats.latency_ms:
         print(format_table({k: v for k, v in stats.latency_ms.items() if v["count"]}), file=sys.stderr)
     if path:
-        try:
-            write_json(path, stats_dict(stats))
-        except OSError as exc:  # checked at start-up; the folder went away meanwhile: the summary above stays
-            cli_error("sttr serve", f"--latency-json: could not write {path}: {exc.strerror or exc}")
+        write_output_json(path, stats_dict(stats), "--latency-json", "sttr serve")
 
 
 def _error(problem: str | BaseException) -> int:
