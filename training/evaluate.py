@@ -40,8 +40,10 @@ def autocast(device: torch.device, precision: str):
 
 @torch.no_grad()
 def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, precision: str = "fp32",
-            show_progress: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run `model` (eval mode) over `loader` (batches of (data, label, index)); gathers across ranks.
+            show_progress: bool = False, gather: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run `model` (eval mode) over `loader` (batches of (data, label, index)); with `gather`, every rank's share is
+    collected (every rank must call it); without, this process's loader is the whole set (one rank evaluating alone,
+    e.g. the test at the end of a multi-process run, where a collective call would wait forever for the others).
 
     Returns:
         (sample indices (N,), logits (N, K) float32, labels (N,)), sorted by index.
@@ -59,7 +61,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device, *, preci
     local = (np.concatenate(indices) if indices else np.zeros(0, np.int64),
              np.concatenate(logits) if logits else np.zeros((0, 0), np.float32),
              np.concatenate(labels) if labels else np.zeros(0, np.int64))
-    parts = all_gather_objects(local)
+    parts = all_gather_objects(local) if gather else [local]
     idx = np.concatenate([p[0] for p in parts])
     order = np.argsort(idx, kind="stable")
     keep = order[np.concatenate([[True], np.diff(idx[order]) != 0])] if len(idx) else order  # drop duplicates
@@ -218,7 +220,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "
     feeder = SkeletonFeeder(data, split, window=win)
     check_fit(ckpt.labels, ckpt.preprocess, feeder, f"{checkpoint}", f"{data} ({split})")
     loader = DataLoader(feeder, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    indices, logits, labels = predict(model, loader, dev, precision=precision, show_progress=show_progress)
+    # one process evaluates the whole split (the CLI, or rank 0 alone at the end of training): no gathering
+    indices, logits, labels = predict(model, loader, dev, precision=precision, show_progress=show_progress,
+                                      gather=False)
     label_names = list(ckpt.labels) or feeder.meta.label_names
     return write_evaluation(out_dir, split, [feeder.names[i] for i in indices], logits, labels, label_names,
                             title=f"{Path(data).name} {split}")
