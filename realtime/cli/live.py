@@ -190,7 +190,7 @@ class LiveApp:
             self.publisher = Publisher(a.pub, fmt=a.format)
         engine, spec = open_model(bundle_dir(a, "sttr-live"), backend=a.backend, precision=a.precision, window=a.window,
                                   threads=a.threads or None)
-        self.engine = engine
+        self.engine, self.spec = engine, spec
         kind, target = _source_choice(a)
         if a.demo:
             kind, target = "replay", self._open_demo()
@@ -272,13 +272,17 @@ def _file_fps(source: Any) -> float | None:
     return None
 
 
-def _report(stats: RunStats, path: str | None) -> None:
+def _report(stats: RunStats, path: str | None, window: int | None = None, fps: float | None = None) -> None:
     print(f"frames {stats.frames} in {stats.wall_s:.1f} s ({stats.input_fps:.1f} fps), frames dropped "
           f"{stats.frames_dropped}, windows {stats.windows} (dropped under load {stats.windows_dropped}), "
           f"predictions {stats.predictions}, errors {stats.errors}"
           + (f", bad frames skipped {stats.bad_frames}" if stats.bad_frames else "")
           + (f", frames with invalid joints {stats.invalid_joints_frames}" if stats.invalid_joints_frames else ""),
           file=sys.stderr)
+    if stats.frames and not stats.windows and window:  # else "predictions 0" leaves the user guessing
+        span = f" at {fps:g} fps ({window / fps:.1f} s)" if fps else ""
+        print(f"no window was complete: the model takes {window} frames{span} per window and the input gave "
+              f"{stats.frames} frames (a bundle exported with a shorter --window takes shorter clips)", file=sys.stderr)
     if stats.latency_ms:
         print(format_table({k: v for k, v in stats.latency_ms.items() if v["count"]}), file=sys.stderr)
     if path:
@@ -330,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     except UnsupportedAdapterError as exc:  # known at the first frame: the input's skeletons do not fit the model
         return _error(f"{exc} (the input and the model's layout must be one of these pairs: use a model trained on "
                       "the input's layout, or another input)")
-    _report(stats, args.latency_json)
+    _report(stats, args.latency_json, app.spec.frames, app.spec.fps)
     return 0
 
 

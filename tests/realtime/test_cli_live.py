@@ -407,3 +407,12 @@ def test_missing_inputs_are_one_line_errors(nano_bundle, capsys, args, expected)
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2
     assert err[-1].startswith("sttr-live: error:") and expected in err[-1]
+
+
+def test_an_input_shorter_than_one_window_says_so(shared_data, nano_bundle, capsys):
+    """20 OpenPose frames into a model that takes 64: "predictions 0" alone left the user guessing."""
+    rc = live.main(["--openpose-dir", str(shared_data / "openpose" / "coco18_clean_and_jerk"), "--image-size", "340",
+                    "256", "--bundle", str(nano_bundle), "--backend", "onnxruntime", "--fast", "--no-pub", "-q",
+                    "--max-frames", "20"])
+    assert rc == 0
+    assert "no window was complete: the model takes 64 frames" in capsys.readouterr().err
