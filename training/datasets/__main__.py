@@ -14,7 +14,9 @@ import sys
 
 def main(argv: list[str] | None = None, prog: str = "python -m sttr.training.datasets") -> int:
     p = argparse.ArgumentParser(prog=prog, description="Generate a small or custom dataset (train/test splits as "
-                                "memory-mappable .npy + label .pkl + meta .json).")
+                                "memory-mappable .npy + label .pkl + meta .json).",
+                                usage=f"{prog} {{msr_action3d,florence3d,natops,custom}} --root ROOT --out OUT "
+                                      "[options]")
     p.add_argument("name", choices=("msr_action3d", "florence3d", "natops", "custom"))
     p.add_argument("--root", required=True, help="the raw dataset folder")
     p.add_argument("--out", required=True,
