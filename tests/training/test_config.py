@@ -113,12 +113,14 @@ def test_a_yaml_syntax_error_names_the_file_and_the_line(tmp_path):
         load_config(path)
 
 
-@pytest.mark.parametrize("over, says", [("model.dropout=high", "'model.dropout': expected a number, got 'high'"),
-                                        ("model.num_classes=3.5", "'model.num_classes': expected an integer, got 3.5"),
-                                        ("model.num_heads=true", "'model.num_heads': expected an integer, got True"),
-                                        ("model.layout=5", "'model.layout': expected a string or a mapping, got 5"),
-                                        ("model.window_blocks=[1, a, 3]", r"'model.window_blocks\[1\]': expected an integer"),
-                                        ("model.attention=sideways", "'model.attention': expected one of")])
+@pytest.mark.parametrize("over, says", [
+    ("model.dropout=high", "'model.dropout': expected a number, got 'high'"),
+    ("model.num_classes=3.5", "'model.num_classes': expected an integer, got 3.5"),
+    ("model.num_heads=true", "'model.num_heads': expected an integer, got True"),
+    ("model.layout=5", "'model.layout': expected a string or a mapping, got 5"),
+    ("model.window_blocks=[1, a, 3]", r"'model.window_blocks\[1\]': expected an integer"),
+    ("model.attention=sideways", "'model.attention': expected one of"),
+])
 def test_model_keys_are_type_checked_naming_the_key(over, says):
     with pytest.raises(ValueError, match=says):
         load_config(None, ["model.preset=nano", over])
