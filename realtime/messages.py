@@ -37,7 +37,7 @@ from typing import Any, Literal
 __all__ = [
     "PREDICTION_SCHEMA", "STATUS_SCHEMA", "SKELETON_SCHEMA", "LATENCY_STAGES", "Format", "MessageError",
     "prediction_payload", "status_payload", "skeleton_payload", "validate", "validate_prediction",
-    "validate_status", "validate_skeleton", "encode", "decode", "prediction_topic", "status_topic",
+    "validate_status", "validate_skeleton", "encode", "NonFiniteError", "decode", "prediction_topic", "status_topic",
     "skeleton_topic", "check_stream_id",
 ]
 
@@ -261,13 +261,34 @@ def _msgpack():
     return msgpack
 
 
+class NonFiniteError(ValueError):
+    """A payload holds NaN or an infinite number: no encoding sends it (JSON cannot carry it; a msgpack subscriber
+    that validates messages would reject it)."""
+
+
 def encode(payload: Mapping[str, Any], fmt: Format = "json") -> bytes:
-    """Encode a payload as compact UTF-8 JSON (default) or msgpack."""
+    """Encode a payload as compact UTF-8 JSON (default) or msgpack; NonFiniteError for NaN or infinity in it."""
     if fmt == "json":
-        return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+        try:  # the encoder checks every float as it writes it: no second walk over the payload
+            return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+        except ValueError as exc:
+            raise NonFiniteError(str(exc)) from None
     if fmt == "msgpack":
+        if not _all_finite(payload):
+            raise NonFiniteError("a NaN or infinite number in the payload")
         return _msgpack().packb(payload, use_bin_type=True)
     raise ValueError(f"message format must be 'json' or 'msgpack', got {fmt!r}")
+
+
+def _all_finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in a payload of dicts, lists and numbers."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_all_finite(v) for v in value)
+    return True
 
 
 def decode(data: bytes) -> dict[str, Any]:

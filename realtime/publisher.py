@@ -12,14 +12,13 @@ pyzmq is imported when a Publisher is made (``pip install 'sttr[live]'``).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .messages import Format, encode
+from .messages import Format, NonFiniteError, encode
 
 __all__ = ["Publisher", "PortInUseError", "DEFAULT_PUB_ADDR", "require_zmq", "check_address"]
 
@@ -125,12 +124,13 @@ class Publisher:
         A payload holding a NaN or an infinite number is not sent (``refused`` += 1, logged): JSON cannot carry it,
         and msgpack would carry it to subscribers that validate messages (``validate_prediction``) and reject them.
         """
-        if not _all_finite(payload):
+        try:
+            data = encode(payload, self.fmt)
+        except NonFiniteError:
             self.refused += 1
             if self.refused == 1 or self.refused % 100 == 0:
                 logger.warning("not publishing a %r message with non-finite numbers (%d so far)", topic, self.refused)
             return False
-        data = encode(payload, self.fmt)
         return self.send_raw(topic, data)
 
     def send_raw(self, topic: bytes | str, data: bytes) -> bool:
@@ -188,17 +188,6 @@ class Publisher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _all_finite(value: Any) -> bool:
-    """No NaN or infinity anywhere in a payload of dicts, lists and numbers."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, Mapping):
-        return all(_all_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_all_finite(v) for v in value)
-    return True
 
 
 def _next_port(addr: str) -> str:
