@@ -102,6 +102,7 @@ def _load(info: BundleInfo, opts: CalibrateOptions) -> tuple[WindowSet, WindowSe
 def _warn_on_normalisation(info: BundleInfo, data: str | Path) -> None:
     """A generated split made otherwise than the model's training data calibrates the wrong ranges (eval warns too)."""
     from sttr.training.evaluate import normalisation_differences
+    from sttr.training.feeder import read_meta
 
     path = Path(data)
     folder = path.parent if path.is_file() else path
@@ -110,8 +111,8 @@ def _warn_on_normalisation(info: BundleInfo, data: str | Path) -> None:
     if not metas or not metas[0].is_file():
         return
     try:
-        made = dict(json.loads(metas[0].read_text(encoding="utf-8")).get("preprocess") or {})
-    except (ValueError, OSError, AttributeError):
+        made = dict(read_meta(metas[0]).preprocess or {})
+    except (ValueError, OSError):
         return  # the data loader names a broken file
     differ = normalisation_differences(info.input.preprocess or {}, made)
     if differ:

@@ -179,3 +179,22 @@ def test_cli_reports_only_what_it_fitted(calibrated_dir, ntu_dir, tmp_path, caps
     assert calibrate_main([str(work), "--data", str(ntu_dir), "--samples", "8", "--no-temperature"]) == 0
     out = capsys.readouterr().out
     assert "int8: top-1 agreement" in out and "temperature" not in out  # the old fit is kept, not re-announced
+
+
+def test_calibration_data_normalised_otherwise_is_warned(bundle_dir, tmp_path, caplog):
+    import pickle
+
+    from ._models import T, preprocess_dict
+
+    split = tmp_path / "split"
+    split.mkdir()
+    np.save(split / "test_data.npy", np.random.default_rng(0).normal(size=(8, 3, T, 25, 2)).astype(np.float32))
+    with open(split / "test_label.pkl", "wb") as f:
+        pickle.dump(([f"s{i}" for i in range(8)], [i % 3 for i in range(8)]), f)
+    meta = {"layout": "ntu25", "preprocess": {**preprocess_dict(), "pre_normalization": "none"}}
+    (split / "test_meta.json").write_text(json.dumps(meta))
+    work = tmp_path / "b"
+    shutil.copytree(bundle_dir, work)
+    with caplog.at_level("WARNING"):
+        calibrate_bundle(work, CalibrateOptions(data=split, samples=4, temperature=False))
+    assert "normalised otherwise than" in caplog.text and "pre_normalization 'fixed' vs 'none'" in caplog.text
