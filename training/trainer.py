@@ -28,6 +28,8 @@ import yaml
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
+from sttr.model.atomic import atomic_write_bytes
+
 from .config import TrainConfig
 from .distributed import DistInfo, all_true, barrier, init_distributed
 from .evaluate import accuracy_metrics, autocast, evaluate_checkpoint, predict
@@ -370,7 +372,8 @@ class Trainer:
             {"epochs_done", "best_epoch", "best_val_top1", "test": test metrics or None, "work_dir"}.
         """
         if self.dist.is_main:
-            (self.work_dir / "config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+            atomic_write_bytes(self.work_dir / "config.yaml",
+                               yaml.safe_dump(self.cfg.to_dict(), sort_keys=False).encode("utf-8"))
         stop = self.cfg.optim.epochs if max_epochs is None else min(self.cfg.optim.epochs, self.epoch + max_epochs)
         try:
             for epoch in range(self.epoch, stop):

@@ -152,6 +152,23 @@ def test_train_interrupted_exits_130_saying_how_to_resume(tmp_path, monkeypatch,
                                 f"tensorboard=false --work-dir {work} --resume")
 
 
+def test_resume_needs_only_the_work_dir(tmp_path, capsys):
+    """`sttr train --resume --work-dir RUN` continues with the run's own settings (RUN/config.yaml): the first
+    call's --set values need not be repeated, and a config given anew that changes them is refused."""
+    root = make_dataset(tmp_path / "ds", layout="natops8", n_train=6, n_test=2, T=8, M=1, subjects=2)
+    work = tmp_path / "run"
+    first = ["--set", "model.preset=nano", f"data.root={root}", "data.num_workers=0", "optim.epochs=2",
+             "data.batch_size=3", "progress=false", "tensorboard=false", "test_at_end=false", "threads=1",
+             "--work-dir", str(work), "--max-epochs", "1"]
+    assert train_cli.main(first) == 0
+    capsys.readouterr()
+    assert train_cli.main(["--resume", "--work-dir", str(work)]) == 0
+    assert len((work / "log.csv").read_text().splitlines()) == 3  # header + two epochs
+    assert train_cli.main(["--resume", "--work-dir", str(tmp_path / "elsewhere")]) == 2
+    err = _one_line_error(capsys, "train")
+    assert "nothing to resume in" in err and "no config.yaml and no last.pt" in err
+
+
 def test_gendata_interrupted_exits_130_saying_to_rerun(tmp_path, monkeypatch, capsys):
     from sttr.training.cli import gendata as gendata_cli
     from sttr.training.datasets import __main__ as small

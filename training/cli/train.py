@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML config (keys of TrainConfig; omitted: the defaults)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override config keys, e.g. optim.lr=0.05 data.batch_size=16 augment.crop=[0.5,1]")
-    p.add_argument("--resume", action="store_true", help="continue from WORK_DIR/last.pt exactly")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from WORK_DIR/last.pt exactly; without --config the run's own settings "
+                        "(WORK_DIR/config.yaml) are used, so `sttr train --resume --work-dir RUN` is enough")
     p.add_argument("--work-dir", help="shortcut for --set work_dir=DIR")
     p.add_argument("--max-epochs", type=int, help="stop after this many epochs in this call (resume later)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
@@ -36,8 +38,27 @@ def _resume_hint(argv: list[str], work_dir: str) -> str:
     """How to continue an interrupted run: the same command with --resume, when an epoch has finished."""
     if not (Path(work_dir) / "last.pt").is_file():
         return f"no epoch had finished (no {Path(work_dir) / 'last.pt'}): rerun the same command to start over"
-    command = shlex.join(["sttr", "train", *argv] + ([] if "--resume" in argv else ["--resume"]))
+    if (Path(work_dir) / "config.yaml").is_file():  # the run's settings are on disk: --resume needs only the folder
+        command = shlex.join(["sttr", "train", "--resume", "--work-dir", str(work_dir)])
+    else:
+        command = shlex.join(["sttr", "train", *argv] + ([] if "--resume" in argv else ["--resume"]))
     return f"continue from the last finished epoch in {work_dir} with: {command}"
+
+
+def _run_config(overrides: list[str]) -> Path | None:
+    """The settings a run was started with (WORK_DIR/config.yaml), for `--resume` without `--config`; None for a
+    run that has a last.pt but no config.yaml (then the defaults and --set values are checked against last.pt)."""
+    from sttr.training.config import TrainConfig
+
+    given = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].strip() == "work_dir" and "=" in o]
+    work_dir = Path(given[-1] if given else TrainConfig().work_dir)
+    saved = work_dir / "config.yaml"
+    if saved.is_file():
+        return saved
+    if (work_dir / "last.pt").exists():
+        return None
+    raise FileNotFoundError(f"nothing to resume in {work_dir}: it has no config.yaml and no last.pt (name the run's "
+                            f"folder with --work-dir DIR)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +78,8 @@ def _main(argv: list[str]) -> int:
 
     overrides = list(args.overrides) + ([f"work_dir={args.work_dir}"] if args.work_dir else [])
     try:
-        cfg = load_config(args.config, overrides)
+        config_file = args.config or (_run_config(overrides) if args.resume else None)
+        cfg = load_config(config_file, overrides)
     except (ValueError, FileNotFoundError) as err:
         print(f"sttr train: {err}", file=sys.stderr)
         return 2
