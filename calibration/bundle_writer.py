@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import json
 import logging
 import os
 import platform
@@ -57,7 +58,8 @@ class ExportOptions:
         rtol: Tolerance relative to the largest reference logit.
         include_checkpoint: Store the checkpoint as `model.pt` (needed by the torch engine).
         single_person: Also write `model.p1.onnx`, the graph for windows with only slot 0 present (fixed T only).
-        overwrite: Replace an existing bundle folder (one holding bundle.json) or an empty folder.
+        overwrite: Replace an existing bundle folder (one holding bundle.json) or an empty folder; files a user
+            added to it (not made by export/calibrate) are carried into the new bundle.
     """
 
     window: int | None = None
@@ -196,9 +198,29 @@ def _check_out(out: Path, overwrite: bool, inputs: list[Path]) -> None:
         raise FileExistsError(f"{out} already exists (pass --overwrite to replace it)")
 
 
+# what an export or calibration made: replaced by a new export (a stale engine or INT8 graph must not survive)
+_MADE_SUFFIXES = (".onnx", ".pt", ".engine", ".plan", ".trt", ".cache", ".tmp")
+
+
+def _users_files(out: Path, tmp: Path) -> list[Path]:
+    """Files a user put into the bundle folder (a model card, notes): not listed in its bundle.json, not made by
+    export/calibrate, not in the new bundle. --overwrite carries them into the new bundle instead of deleting them."""
+    try:
+        listed = set(json.loads((out / BUNDLE_JSON).read_text(encoding="utf-8")).get("files", {}))
+    except (OSError, ValueError, AttributeError):  # unreadable bundle.json: the suffix rule alone decides
+        listed = set()
+    return [p for p in sorted(out.iterdir()) if p.name != BUNDLE_JSON and p.name not in listed
+            and not p.name.startswith(".") and p.suffix not in _MADE_SUFFIXES and not (tmp / p.name).exists()]
+
+
 def _move_into_place(tmp: Path, out: Path, overwrite: bool, inputs: list[Path]) -> None:
     if out.exists():
         _check_out(out, overwrite, inputs)  # again: the folder may have changed during the export
+        kept = _users_files(out, tmp)
+        for path in kept:
+            (shutil.copytree if path.is_dir() else shutil.copy2)(path, tmp / path.name)
+        if kept:
+            log.info("kept in %s what export did not make: %s", out, ", ".join(p.name for p in kept))
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
         os.replace(tmp, out)

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-single-person", action="store_true",
                    help="do not write model.p1.onnx (the faster graph for windows with only person slot 0 present)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace an existing bundle folder (one holding bundle.json; never another folder)")
+                   help="replace an existing bundle folder (one holding bundle.json; never another folder); "
+                        "files you added to it (a model card, notes) are kept")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 

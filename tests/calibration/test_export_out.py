@@ -52,9 +52,13 @@ def test_overwrite_replaces_a_bundle_folder_and_fills_an_empty_one(bundle_dir, t
     bundle = tmp_path / "bundle"
     shutil.copytree(bundle_dir, bundle)
     (bundle / "stale.engine").write_bytes(b"old engine")
+    (bundle / "MODEL_CARD.md").write_text("what this model is")  # the user's own files survive --overwrite
+    (bundle / "notes").mkdir()
+    (bundle / "notes" / "a.txt").write_text("a")
     export_bundle(bundle / "model.pt", bundle, ExportOptions(exporter="legacy", overwrite=True, samples=2,
                                                              single_person=False))
     assert read_bundle(bundle).precisions == ["fp32"] and not (bundle / "stale.engine").exists()
+    assert (bundle / "MODEL_CARD.md").read_text() == "what this model is" and (bundle / "notes" / "a.txt").is_file()
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileExistsError, match="already exists"):
