@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", type=float, nargs="?", const=DEFAULT_FOLLOW_IDLE_S, default=None, metavar="IDLE_S",
                    help=f"with --openpose-dir: watch the folder for new files as OpenPose writes them (live); end "
                         f"after IDLE_S seconds without a new file (default {DEFAULT_FOLLOW_IDLE_S:g}; 0: until "
-                        f"Ctrl-C)")
+                        f"Ctrl-C); of the files already there, the newest 300 are read as recent history")
     p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"),
                    help="image size in pixels of 2D sources that give pixels (OpenPose)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")

@@ -6,6 +6,10 @@ and a file that does not parse yet is taken to be still being written and retrie
 `complete_wait_s` has passed. A file that never parses (or a malformed one in a finished folder) is skipped,
 logged and recorded in `errors`; it never stops the stream. `follow=False` reads a finished folder once.
 
+Files already in a followed folder when it is opened (a backlog: OpenPose started before us) are history, not
+frames arriving now: the newest `backlog_frames` of them are read at once and stamped as if they had arrived at
+the video's rate, ending now, so the first window is full and evenly spaced; older ones are passed over (logged).
+
 BODY_25 (75 values per person) and COCO-18 (54 values, layout `openpose18`) are told apart by their length; files
 are parsed by `sttr.model.openpose_json`. Once the layout is known, a file in another layout is skipped.
 Coordinates are pixels, or [0, 1] when `image_size=(width, height)` is given; undetected joints (score 0) are 0.
@@ -61,6 +65,8 @@ class OpenPoseDirSource:
         poll_interval_s: How often a followed folder is listed.
         complete_wait_s: How long a file that does not parse yet is retried before it is skipped as malformed.
         idle_timeout_s: Follow mode: end after this long without a new file; None waits until `close()`.
+        backlog_frames: Follow mode: how many of the files already there when following starts are read (the
+            newest); None reads them all.
         fps: Finished folders: timestamps are frame number * 1000 / fps (media time).
         clock: Monotonic clock in seconds (tests).
 
@@ -71,7 +77,7 @@ class OpenPoseDirSource:
     def __init__(self, folder: str | Path, *, follow: bool = True, layout: str | None = None,
                  image_size: tuple[int, int] | None = None, poll_interval_s: float = 0.02,
                  complete_wait_s: float = 1.0, idle_timeout_s: float | None = None, fps: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 backlog_frames: int | None = 300, clock: Callable[[], float] = time.monotonic) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise FileNotFoundError(f"OpenPose JSON folder {self.folder} does not exist (openpose --write_json DIR)")
@@ -81,9 +87,14 @@ class OpenPoseDirSource:
             raise ValueError(f"image_size must be (width, height) in pixels, got {image_size}")
         self.follow, self.layout, self.image_size = follow, layout, image_size
         self.poll_interval_s, self.complete_wait_s = poll_interval_s, complete_wait_s
+        if backlog_frames is not None and backlog_frames < 0:
+            raise ValueError(f"backlog_frames must be >= 0 or None, got {backlog_frames}")
         self.idle_timeout_s, self.fps, self._clock = idle_timeout_s, fps, clock
+        self.backlog_frames = backlog_frames
+        self._backlog: tuple[tuple[int, str], float] | None = None  # (last backlog key, ms it is stamped with)
         self.errors: list[str] = []
-        self.stats = {"frames": 0, "skipped": 0, "waited": 0}  # waited: files first seen half-written
+        # waited: files first seen half-written; backlog_passed: old files already there when following started
+        self.stats = {"frames": 0, "skipped": 0, "waited": 0, "backlog_passed": 0}
         self._seen: set[str] = set()
         self._pending: list[tuple[tuple[int, str], Path]] = []
         self._first_failure: dict[str, float] = {}
@@ -138,7 +149,13 @@ class OpenPoseDirSource:
             joints = joints / np.asarray(self.image_size, dtype=np.float32)
         joints = np.where(scores[..., None] > 0, joints, 0.0)
         index = key[0] if key[0] >= 0 else self._count
-        stamp = self._clock() * 1e3 if self.follow else index * 1e3 / self.fps
+        if not self.follow:
+            stamp = index * 1e3 / self.fps
+        elif self._backlog is not None and key <= self._backlog[0]:
+            last_key, last_ms = self._backlog  # history: spaced at the video's rate, the newest stamped "now"
+            stamp = last_ms - (max(last_key[0] - key[0], 0) if key[0] >= 0 else 0) * 1e3 / self.fps
+        else:
+            stamp = self._clock() * 1e3
         self._count += 1
         self.stats["frames"] += 1
         return SkeletonFrame(layout=expected, timestamp_ms=stamp, index=index, joints=joints, scores=scores,
@@ -156,11 +173,30 @@ class OpenPoseDirSource:
             if parsed is not None:
                 yield self._frame(key, parsed, (time.perf_counter() - t0) * 1e3)
 
+    def _take_backlog(self) -> None:
+        """The files already there when following starts: keep the newest `backlog_frames`, pass over the rest."""
+        if not self._pending:
+            return
+        keep = len(self._pending) if self.backlog_frames is None else min(self.backlog_frames, len(self._pending))
+        passed = len(self._pending) - keep
+        if passed:
+            logger.info("OpenPose folder %s: %d files were already there; reading the newest %d", self.folder,
+                        len(self._pending), keep)
+            self._last_key = self._pending[passed - 1][0]
+            del self._pending[:passed]
+            self.stats["backlog_passed"] = passed
+        if self._pending:
+            self._backlog = (self._pending[-1][0], self._clock() * 1e3)
+
     def __iter__(self) -> Iterator[SkeletonFrame]:
         last_new = self._clock()
+        first = True
         while not self._stop.is_set():
             if self._scan():
                 last_new = self._clock()
+            if first and self.follow:
+                self._take_backlog()
+            first = False
             yield from self._ready_frames()
             if not self.follow:
                 return

@@ -85,6 +85,30 @@ def test_finished_folder_and_a_malformed_file(sequence, tmp_path):
     assert frames[3].timestamp_ms == pytest.approx(100.0)
 
 
+def test_a_backlog_is_read_as_history_spaced_at_the_video_rate(sequence, tmp_path):
+    """Files already there when following starts (OpenPose started first) were read in a burst, all stamped "now":
+    the ring buffer saw them arrive together. The newest `backlog_frames` are stamped at the video's rate ending
+    now, the older ones passed over; files that arrive later are live."""
+    for src in sequence[:30]:
+        shutil.copyfile(src, tmp_path / src.name)
+    frames = []
+    with OpenPoseDirSource(tmp_path, follow=True, backlog_frames=12, fps=25.0, idle_timeout_s=0.3,
+                           poll_interval_s=0.005) as source:
+        for frame in source:
+            frames.append(frame)
+            if len(frames) == 12:  # the backlog is in: OpenPose writes the next frame, and a late older one
+                time.sleep(0.05)
+                shutil.copyfile(sequence[30], tmp_path / sequence[30].name)
+                shutil.copyfile(sequence[3], tmp_path / "late_000000000003_keypoints.json")
+    assert [f.index for f in frames] == list(range(18, 31))
+    stamps = np.array([f.timestamp_ms for f in frames])
+    np.testing.assert_allclose(np.diff(stamps[:12]), 40.0, atol=1e-6)  # 25 fps
+    assert stamps[12] - stamps[11] >= 50.0  # the live frame arrived later
+    assert source.stats["backlog_passed"] == 18 and source.stats["skipped"] == 1  # the late frame 3: out of order
+    with pytest.raises(ValueError, match="backlog_frames must be >= 0"):
+        OpenPoseDirSource(tmp_path, backlog_frames=-1)
+
+
 def test_body25_and_empty_frames(tmp_path):
     person = np.arange(75, dtype=np.float32)
     person[2::3] = 0.5
