@@ -45,7 +45,9 @@ class STTRConfig:
         spatial_only_attention: SSA is pure attention; False concatenates a GCN with attention (`only_attention`).
         temporal_only_attention: TSA is pure attention; False concatenates a TCN (`only_temporal_attention`).
         graph_conv: 'gcn' (partition GCN with learned mask) or 'agcn' (2s-AGCN adaptive GCN) (`agcn`).
-        agcn_graph: Fixed graph of the adaptive GCN: 'skeleton' (intended) or 'constant' (reference, 1e-6).
+        agcn_graph: Fixed graph of the adaptive GCN: 'skeleton' (intended) or 'constant' (reference, 1e-6). With
+            `graph_conv='agcn'` the GCN branch of augmented SSA uses it too (in the reference it copies the model's
+            graph after the first adaptive unit overwrote it).
         base_channels: Width of the first stage (64 in the reference; stages are 1x, 2x, 4x).
         double_channel: All widths x2 (`double_channel`, the bones runs).
         concat_original: Concatenate the raw input to the input of the 4th unit (`concat_original`).

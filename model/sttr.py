@@ -61,6 +61,10 @@ class STTR(nn.Module):
         self.layout = get_layout(cfg.layout)
         adjacency = spatial_adjacency(self.layout)
         fixed = adjacency if cfg.agcn_graph == "skeleton" else np.full_like(adjacency, 1e-6)
+        # The GCN branch of augmented SSA (spatial_only_attention=False) copies the model's graph when it is built; in
+        # the reference the first adaptive unit has overwritten that graph with 1e-6 by then (spec §1.4), so with
+        # adaptive GCNs it sees the same fixed graph as they do.
+        ssa_graph = fixed if cfg.graph_conv == "agcn" else adjacency
         c, v, m = cfg.network_channels, cfg.num_joints, cfg.num_persons
         self.input_norm = nn.BatchNorm1d(m * v * c) if cfg.input_norm else None
 
@@ -79,7 +83,7 @@ class STTR(nn.Module):
             attention_unit = cfg.attention_in_all_layers or stage >= 1
             if attention_unit and cfg.spatial:
                 gcn: nn.Module = SpatialAttention(
-                    cin, cout, adjacency, cfg.num_heads, cfg.key_factor, cfg.value_factor, cfg.spatial_only_attention,
+                    cin, cout, ssa_graph, cfg.num_heads, cfg.key_factor, cfg.value_factor, cfg.spatial_only_attention,
                     cfg.attention_input_norm, cfg.attention_skip, cfg.drop_connect, cfg.relative, cfg.more_channels,
                     cfg.more_channels_divisor)
             else:
