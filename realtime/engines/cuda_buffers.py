@@ -2,6 +2,11 @@
 
 Both implementations offer the same small interface (`CudaRuntime`); nothing here is imported at `realtime` import
 time, and each runtime is imported only by `open_cuda`.
+
+CUDA's current device is per thread and TensorRT builds, deserializes and enqueues on the current device, so the
+engine calls `activate()` before each of those (the live service runs inference in a worker thread, not in the thread
+that opened the engine). Streams are non-blocking: a capture on them is not broken by another thread's work on the
+legacy default stream.
 """
 from __future__ import annotations
 
@@ -12,11 +17,15 @@ import numpy as np
 
 from .base import missing_dependency
 
-__all__ = ["CudaRuntime", "TorchCuda", "CudaPython", "open_cuda"]
+__all__ = ["CudaRuntime", "TorchCuda", "CudaPython", "open_cuda", "CUDA_PYTHON_INSTALL"]
 
 log = logging.getLogger(__name__)
 
-INSTALL = "pip install cuda-python  (or a CUDA build of torch)"
+CUDA_PYTHON_INSTALL = ("pip install 'cuda-python>=12,<13' (CUDA 12 driver; 'cuda-python>=13' needs a CUDA 13 driver, "
+                       "r580+)")
+INSTALL = f"{CUDA_PYTHON_INSTALL}, or a CUDA build of torch"
+_INSUFFICIENT_DRIVER = 35  # cudaErrorInsufficientDriver
+_NO_DEVICE = 100  # cudaErrorNoDevice
 
 
 class CudaRuntime:
@@ -24,6 +33,10 @@ class CudaRuntime:
 
     name = "?"
     device = 0
+
+    def activate(self) -> None:
+        """Make `device` this thread's current CUDA device."""
+        raise NotImplementedError
 
     def device_identity(self) -> tuple[str, str]:
         """(GPU name, compute capability `major.minor`)."""
@@ -52,11 +65,14 @@ class CudaRuntime:
         raise NotImplementedError
 
     def capture(self, stream: Any, work: Callable[[], None]) -> Any:
-        """A CUDA graph of what `work` enqueues on `stream`."""
+        """A CUDA graph of what `work` enqueues on `stream` (which must not be the default stream)."""
         raise NotImplementedError
 
     def replay(self, graph: Any, stream: Any) -> None:
         raise NotImplementedError
+
+    def release(self) -> None:
+        """Free what this runtime allocated itself (buffers, streams, graphs); the object is unusable afterwards."""
 
 
 class TorchCuda(CudaRuntime):
@@ -66,7 +82,13 @@ class TorchCuda(CudaRuntime):
 
     def __init__(self, torch, device: int) -> None:
         self.torch, self.device = torch, int(device)
+        count = torch.cuda.device_count()
+        if not 0 <= self.device < count:
+            raise RuntimeError(f"CUDA device {self.device} does not exist ({count} visible)")
         self._dev = torch.device("cuda", self.device)
+
+    def activate(self) -> None:
+        self.torch.cuda.set_device(self._dev)
 
     def device_identity(self) -> tuple[str, str]:
         major, minor = self.torch.cuda.get_device_capability(self._dev)
@@ -106,36 +128,71 @@ class TorchCuda(CudaRuntime):
             graph.replay()
 
 
+def _native_handle_fn() -> Callable[[Any], int]:
+    """cuda-python >= 13 deprecates `int(cuda_object)` for `cuda.bindings.utils.get_cuda_native_handle`."""
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int
+    return lambda obj: int(get_cuda_native_handle(obj))
+
+
 class CudaPython(CudaRuntime):
-    """Buffers from `cudaMalloc`; graphs by stream capture (cuda-python's runtime bindings)."""
+    """Buffers from `cudaMalloc`; graphs by stream capture (cuda-python's runtime bindings, which return a tuple
+    `(cudaError_t, *results)` from every call)."""
 
     name = "cuda-python"
 
     def __init__(self, cudart, device: int) -> None:
         self.rt, self.device = cudart, int(device)
-        self._check(self.rt.cudaSetDevice(self.device))
         self._owned: list[int] = []
+        self._streams: list[Any] = []
+        self._graphs: list[Any] = []
+        self._handle = _native_handle_fn()
+        self._check(self.rt.cudaSetDevice(self.device), "cudaSetDevice")
 
-    def _check(self, result):
+    def _check(self, result, what: str = "CUDA call"):
         err, *rest = result if isinstance(result, tuple) else (result,)
-        if int(err) != 0:
-            raise RuntimeError(f"CUDA error {err}")
+        code = int(err)
+        if code != 0:
+            raise RuntimeError(self._message(err, code, what))
         return rest[0] if len(rest) == 1 else (rest or None)
 
+    def _message(self, err, code: int, what: str) -> str:
+        try:
+            name = self.rt.cudaGetErrorName(err)[1]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+        except Exception:  # noqa: BLE001 - the message must not fail
+            name = str(err)
+        msg = f"{what} failed: {name} ({code})"
+        if code == _INSUFFICIENT_DRIVER:
+            msg += (" - the NVIDIA driver is older than this cuda-python's CUDA runtime; on a CUDA 12 driver install "
+                    "'cuda-python>=12,<13' (cuda-python 13 needs driver r580+)")
+        elif code == _NO_DEVICE:
+            msg += " - no CUDA GPU is visible to this process (CUDA_VISIBLE_DEVICES, container --gpus)"
+        return msg
+
+    def activate(self) -> None:
+        self._check(self.rt.cudaSetDevice(self.device), "cudaSetDevice")
+
     def device_identity(self) -> tuple[str, str]:
-        prop = self._check(self.rt.cudaGetDeviceProperties(self.device))
-        name = prop.name.decode(errors="replace").rstrip("\x00") if isinstance(prop.name, bytes) else str(prop.name)
-        return name, f"{prop.major}.{prop.minor}"
+        prop = self._check(self.rt.cudaGetDeviceProperties(self.device), "cudaGetDeviceProperties")
+        name = prop.name
+        name = name.decode(errors="replace") if isinstance(name, (bytes, bytearray)) else str(name)
+        return name.split("\x00", 1)[0].strip(), f"{prop.major}.{prop.minor}"
 
     def stream(self):
-        return self._check(self.rt.cudaStreamCreate())
+        flags = getattr(self.rt, "cudaStreamNonBlocking", 1)
+        stream = self._check(self.rt.cudaStreamCreateWithFlags(flags), "cudaStreamCreateWithFlags")
+        self._streams.append(stream)
+        return stream
 
     def stream_handle(self, stream) -> int:
-        return int(stream)
+        return self._handle(stream)
 
     def empty(self, shape):
-        nbytes = int(np.prod(shape)) * 4
-        ptr = int(self._check(self.rt.cudaMalloc(nbytes)))
+        nbytes = max(4, int(np.prod(shape)) * 4)
+        ptr = int(self._check(self.rt.cudaMalloc(nbytes), "cudaMalloc"))
         self._owned.append(ptr)
         return (ptr, nbytes)
 
@@ -144,36 +201,59 @@ class CudaPython(CudaRuntime):
 
     def upload(self, buf, host, stream) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyHostToDevice
-        self._check(self.rt.cudaMemcpyAsync(buf[0], host.ctypes.data, host.nbytes, kind, stream))
+        self._check(self.rt.cudaMemcpyAsync(buf[0], host.ctypes.data, host.nbytes, kind, stream), "cudaMemcpyAsync")
 
     def download(self, host, buf, stream) -> None:
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self._check(self.rt.cudaMemcpyAsync(host.ctypes.data, buf[0], host.nbytes, kind, stream))
+        self._check(self.rt.cudaMemcpyAsync(host.ctypes.data, buf[0], host.nbytes, kind, stream), "cudaMemcpyAsync")
 
     def synchronize(self, stream) -> None:
-        self._check(self.rt.cudaStreamSynchronize(stream))
+        self._check(self.rt.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
 
     def capture(self, stream, work):
         mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal
-        self._check(self.rt.cudaStreamBeginCapture(stream, mode))
-        work()
-        graph = self._check(self.rt.cudaStreamEndCapture(stream))
-        return self._check(self.rt.cudaGraphInstantiate(graph, 0))
+        self._check(self.rt.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
+        try:
+            work()
+        except BaseException:
+            result = self.rt.cudaStreamEndCapture(stream)  # leave capture mode whatever happened
+            if int(result[0]) == 0 and result[1] is not None:
+                self.rt.cudaGraphDestroy(result[1])
+            raise
+        graph = self._check(self.rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        try:
+            exe = self._check(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+        finally:
+            self.rt.cudaGraphDestroy(graph)  # the executable graph does not need its template
+        self._graphs.append(exe)
+        return exe
 
     def replay(self, graph, stream) -> None:
-        self._check(self.rt.cudaGraphLaunch(graph, stream))
+        self._check(self.rt.cudaGraphLaunch(graph, stream), "cudaGraphLaunch")
+
+    def release(self) -> None:
+        rt = self.rt
+        for exe in getattr(self, "_graphs", []):
+            rt.cudaGraphExecDestroy(exe)
+        for stream in getattr(self, "_streams", []):
+            rt.cudaStreamDestroy(stream)
+        for ptr in getattr(self, "_owned", []):
+            rt.cudaFree(ptr)
+        self._graphs, self._streams, self._owned = [], [], []
 
     def __del__(self) -> None:
-        for ptr in getattr(self, "_owned", []):
-            self.rt.cudaFree(ptr)
+        try:
+            self.release()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: the bindings may be gone
+            pass
 
 
 def _cudart():
     try:
-        from cuda.bindings import runtime  # cuda-python >= 12.6
+        from cuda.bindings import runtime  # cuda-python >= 12.6 (the only path in cuda-python 13)
         return runtime
     except ImportError:
-        from cuda import cudart  # older cuda-python
+        from cuda import cudart  # cuda-python < 12.6
         return cudart
 
 
@@ -182,6 +262,7 @@ def open_cuda(device: int = 0) -> CudaRuntime:
 
     Raises:
         ImportError: neither is usable; the message names the install command.
+        RuntimeError: a CUDA call failed (no such device, a driver too old for the runtime, ...).
     """
     try:
         import torch
@@ -190,6 +271,7 @@ def open_cuda(device: int = 0) -> CudaRuntime:
     except ImportError:
         pass
     try:
-        return CudaPython(_cudart(), device)
+        cudart = _cudart()
     except ImportError as err:
         raise missing_dependency("CUDA device buffers (cuda-python, or torch with CUDA)", INSTALL, err) from err
+    return CudaPython(cudart, device)

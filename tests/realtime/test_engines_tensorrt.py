@@ -65,8 +65,13 @@ def test_missing_tensorrt_message(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "tensorrt", None)
-    with pytest.raises(ImportError, match=r"pip install tensorrt cuda-python"):
+    with pytest.raises(ImportError) as info:
         te.import_tensorrt()
+    msg = str(info.value)
+    # the bare `tensorrt` wheel is the CUDA 13 build (driver r580+); a CUDA 12 machine needs the -cu12 one and a
+    # cuda-python below 13, from NVIDIA's index
+    assert "pip install --extra-index-url https://pypi.nvidia.com tensorrt-cu12 'cuda-python>=12,<13'" in msg
+    assert "CUDA 13 driver, r580+: pip install tensorrt cuda-python" in msg and "\n" not in msg
 
 
 def _gpu_bundle(tmp_path_factory):
