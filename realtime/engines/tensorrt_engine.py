@@ -387,7 +387,12 @@ class TensorRTEngine(Engine):
         single = self.single_person
         return route_single_person(windows, self._run_graph, None if single is None else single._run_graph)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        super().close()  # the base class's own bookkeeping, if any
+        self._release()
+
+    def _release(self) -> None:
+        """Free the GPU side; closing twice is harmless."""
         if self.single_person is not None:
             self.single_person.close()
             self.single_person = None

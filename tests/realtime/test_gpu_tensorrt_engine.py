@@ -281,6 +281,7 @@ def test_engine_cache_reused_and_undeserializable_cache_rebuilt(fakes, caplog):
     assert timing.parent == fakes.cache and timing.name == "timing-trt10.13.0.35-nvidia-h200-sm90.cache"
     assert fakes.builds[0][1] == ((1, 3, 8, 5, 2), (1, 3, 8, 5, 2), (4, 3, 8, 5, 2))
     first.close()
+    first.close()  # twice: harmless
     assert fakes.cuda.released
     again = _engine(fakes)
     assert len(fakes.builds) == 1 and again.engine_file == first.engine_file  # from the cache
