@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, Mapping, get_args
 
 __all__ = ["RAW_CONCAT_UNIT", "STTRConfig", "PRESETS", "preset", "AttentionPlacement", "GraphConvKind", "AgcnGraph",
-           "MotionInput"]
+           "GraphMode", "MotionInput"]
 
 # with concat_original the raw coordinates join the input of the unit with this index (spec §1.2)
 RAW_CONCAT_UNIT = 3
@@ -25,6 +25,9 @@ GraphConvKind = Literal["gcn", "agcn"]
 # Fixed graph of the adaptive GCN: 'skeleton' = the intended A_graph + PA; 'constant' = the reference's
 # accidental constant 1e-6 graph (spec §1.4 / §9.1), needed to reproduce released `*-agcn` checkpoints.
 AgcnGraph = Literal["skeleton", "constant"]
+# Partition of the skeleton graph (the reference's `graph_args: labeling_mode`; its 'FC' is 'fully_connected'):
+# K = 3 subsets for 'spatial' (every preset), 2 for 'distance', 1 for the others (see `graph.adjacency`).
+GraphMode = Literal["spatial", "uniform", "distance", "distance*", "DAD", "DLD", "fully_connected"]
 # Temporal differences of the input (not in the reference): 'none'; 'append' = C input channels plus their C
 # frame-to-frame differences; 'only' = the differences alone (the "motion" streams of multi-stream GCNs).
 MotionInput = Literal["none", "append", "only"]
@@ -48,6 +51,11 @@ class STTRConfig:
         agcn_graph: Fixed graph of the adaptive GCN: 'skeleton' (intended) or 'constant' (reference, 1e-6). With
             `graph_conv='agcn'` the GCN branch of augmented SSA uses it too (in the reference it copies the model's
             graph after the first adaptive unit overwrote it).
+        graph_mode: Partition of the skeleton graph the graph convolutions use: 'spatial' (3 subsets, every
+            preset), 'distance' (2), 'uniform', 'distance*', 'DAD', 'DLD' or 'fully_connected' (1)
+            (`graph_args: labeling_mode`; the reference builds S-TR and -agcn models with 'spatial' only).
+        gcn_local_bn: The partition GCNs normalise per (channel, joint) with a BatchNorm1d(Cout * V) instead of per
+            channel (`use_local_bn`; the adaptive GCN ignores it, as in the reference).
         base_channels: Width of the first stage (64 in the reference; stages are 1x, 2x, 4x).
         double_channel: All widths x2 (`double_channel`, the bones runs).
         concat_original: Concatenate the raw input to the input of the 4th unit (`concat_original`).
@@ -86,6 +94,8 @@ class STTRConfig:
     temporal_only_attention: bool = True
     graph_conv: GraphConvKind = "gcn"
     agcn_graph: AgcnGraph = "skeleton"
+    graph_mode: GraphMode = "spatial"
+    gcn_local_bn: bool = False
     base_channels: int = 64
     double_channel: bool = False
     concat_original: bool = True
@@ -112,7 +122,7 @@ class STTRConfig:
 
     def _validate(self) -> None:
         for name, choices in (("attention", AttentionPlacement), ("graph_conv", GraphConvKind),
-                              ("agcn_graph", AgcnGraph), ("motion", MotionInput)):
+                              ("agcn_graph", AgcnGraph), ("graph_mode", GraphMode), ("motion", MotionInput)):
             if getattr(self, name) not in get_args(choices):
                 raise ValueError(f"STTRConfig.{name}: expected one of {get_args(choices)}, got {getattr(self, name)!r}")
         for name in ("num_classes", "in_channels", "num_joints", "num_persons", "base_channels", "num_heads",

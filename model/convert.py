@@ -29,7 +29,9 @@ __all__ = ["load_reference_checkpoint", "infer_reference_config", "map_reference
 log = logging.getLogger(__name__)
 
 # What the keys cannot tell, as in the reference NTU yaml (spec §1.9). `agcn_graph='constant'` reproduces the
-# graph the released -agcn models were trained with (spec §1.4).
+# graph the released -agcn models were trained with (spec §1.4). `input_norm` (use_data_bn) is read from the model
+# data_bn's statistics (never updated: off); `graph_mode` from the number of graph partitions, except among the
+# one-partition modes, which need an override.
 REFERENCE_DEFAULTS: dict[str, Any] = {
     "num_heads": 8, "dropout": 0.5, "drop_connect": True, "input_norm": True, "attention_skip": True,  # skip_conn:
     # the reference builds the TSA `down` whether or not skip_conn is on, so no key tells it
@@ -112,9 +114,11 @@ def infer_reference_config(state_dict: Mapping[str, torch.Tensor], **overrides: 
     all_layers = not has(r"^gcn0\.")
     n_units = _units(sd)
     if n_units != (10 if all_layers else 9):
-        raise ValueError(f"expected {10 if all_layers else 9} backbone units, found {n_units}")
+        raise ValueError(f"expected {10 if all_layers else 9} backbone units, found {n_units} (a custom "
+                         "backbone_config is not supported)")
     spatial, temporal = has(r"\.gcn1\.attention_conv\."), has(r"\.tcn1\.qkv_conv\.")
     agcn = has(r"(^gcn0|\.gcn1)\.PA$")
+    _refuse_unsupported(sd)
     c, w1 = _first_layer(sd, all_layers)
     double = w1 == 128
     base = 64 if w1 in (64, 128) else w1
@@ -137,8 +141,65 @@ def infer_reference_config(state_dict: Mapping[str, torch.Tensor], **overrides: 
     _infer_attention(sd, cfg, all_layers)
     if not agcn:
         cfg["agcn_graph"] = "skeleton"  # irrelevant without adaptive GCNs; keep the intended default
+    cfg["input_norm"] = not _untouched(sd, "data_bn")  # use_data_bn off: the model-level BN was never updated
+    _infer_graph(sd, cfg, overrides)
     cfg.update(overrides)
     return STTRConfig.from_dict(cfg)
+
+
+def _untouched(sd: Mapping[str, torch.Tensor], prefix: str) -> bool:
+    """True when the batch-norm `prefix` was never updated in training (so the reference never ran it)."""
+    count, mean, var = (sd.get(f"{prefix}.{p}") for p in ("num_batches_tracked", "running_mean", "running_var"))
+    if count is None or mean is None or var is None:
+        return False
+    return int(count) == 0 and bool((mean == 0).all()) and bool((var == 1).all())
+
+
+def _refuse_unsupported(sd: Mapping[str, torch.Tensor]) -> None:
+    """ValueError for reference switches that are broken there and not offered here."""
+    if any(re.search(r"\.gcn1\.attention_conv\.mask$", k) for k in sd):
+        raise ValueError("this reference checkpoint was built with `adjacency: True` (SSA logits plus the masked "
+                         "graph), which sttr does not support: the reference multiplies its stored graph by the mask "
+                         "in place on every forward, so its outputs change from call to call and its training fails "
+                         "at the second step (spec §9.12); retrain with adjacency: False")
+
+
+_UNIT_GCN_PREFIX = r"^(gcn0|backbone\.\d+\.gcn1)"
+_PARTITIONS = {"spatial": 3, "distance": 2}  # graph partitions K of a graph_mode; 1 for the others
+
+
+def _infer_graph(sd: Mapping[str, torch.Tensor], cfg: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    """graph_mode from the number of graph partitions K (3 spatial, 2 distance, 1: an override must tell which) and
+    gcn_local_bn from the size of the partition GCNs' batch-norm (Cout * V with `use_local_bn`)."""
+    v = cfg["num_joints"]
+    pa = next((t for k, t in sd.items() if re.search(rf"{_UNIT_GCN_PREFIX}\.PA$", k)), None)
+    if pa is not None and tuple(pa.shape) != (3, v, v):
+        raise ValueError(f"the adaptive GCNs' PA has shape {tuple(pa.shape)}, not (3, {v}, {v}): the reference builds "
+                         "-agcn models correctly only with graph_args labeling_mode 'spatial' (with other modes it "
+                         "adds rows of the graph to every row of the attention, or fails); not supported")
+    parts: dict[str, set[int]] = {}
+    for key in sd:
+        if m := re.match(rf"{_UNIT_GCN_PREFIX}\.(?:conv_list|g_convolutions)\.(\d+)\.weight$", key):
+            parts.setdefault(m.group(1), set()).add(int(m.group(2)))
+    counts = {len(p) for p in parts.values()}
+    if len(counts) > 1:
+        raise ValueError(f"graph convolutions with different numbers of partitions {sorted(counts)}: not an ST-TR "
+                         "reference checkpoint")
+    k = counts.pop() if counts else None
+    given = overrides.get("graph_mode")
+    single = "uniform, distance*, DAD, DLD or fully_connected (the reference's 'FC')"
+    if k is not None and given is not None and _PARTITIONS.get(given, 1) != k:
+        raise ValueError(f"override graph_mode={given!r} has {_PARTITIONS.get(given, 1)} graph partition(s), "
+                         f"but the checkpoint's graph convolutions have {k}")
+    if k == 1 and given is None:
+        raise ValueError("the checkpoint's graph convolutions have 1 graph partition (a graph_args labeling_mode other "
+                         f"than 'spatial'); give graph_mode= the one it was trained with: {single}")
+    cfg["graph_mode"] = {3: "spatial", 2: "distance"}.get(k or 3) if given is None else given
+    conv = next(((m.group(1), t) for key, t in sd.items()
+                 if (m := re.match(rf"{_UNIT_GCN_PREFIX}\.conv_list\.0\.weight$", key))), None)
+    if conv is not None:
+        bn = sd.get(f"{conv[0]}.bn.weight")
+        cfg["gcn_local_bn"] = bn is not None and bn.numel() == conv[1].shape[0] * v != conv[1].shape[0]
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -295,6 +356,9 @@ def map_reference_state_dict(ref: Mapping[str, torch.Tensor], model: STTR) -> di
     if unused:
         raise ValueError(f"reference key(s) not used by the inferred {model.config.attention!r} model: "
                          f"{sorted(unused)}")
+    for key in set(ours) - set(out):
+        if key.endswith(".num_batches_tracked"):  # absent from checkpoints of old PyTorch; unused in eval
+            out[key] = torch.zeros_like(ours[key])
     missing = sorted(set(ours) - set(out))
     if missing:
         raise ValueError(f"STTR parameter(s)/buffer(s) not set by the reference checkpoint: {missing}")
@@ -312,10 +376,13 @@ def load_reference_checkpoint(path_or_state_dict: str | Path | Mapping[str, Any]
         path_or_state_dict: A released `*.pt` / `epochN_model.pt` (state dict) or `epochN.ckpt`, as a path or
             already loaded.
         **overrides: `STTRConfig` fields the keys cannot tell (defaults: `REFERENCE_DEFAULTS`, e.g.
-            `num_heads=8`, `agcn_graph='constant'`), or a `layout` for graphs other than NTU-25 / OpenPose-18.
+            `num_heads=8`, `agcn_graph='constant'`), a `layout` for graphs other than NTU-25 / OpenPose-18, or the
+            `graph_mode` of a checkpoint trained with a one-partition graph_args labeling_mode (uniform, DAD, ...).
 
     Raises:
-        ValueError: naming reference keys that map to nothing, or parameters left unset, or shape mismatches.
+        ValueError: naming reference keys that map to nothing, or parameters left unset, or shape mismatches; or a
+            reference switch that is broken there and not offered here (`adjacency: True`, -agcn with a
+            non-spatial labeling_mode, a custom backbone_config).
     """
     sd = _read(path_or_state_dict)
     config = infer_reference_config(sd, **overrides)

@@ -7,15 +7,17 @@ Edges are (child, parent); `edge2mat` puts a 1 at row `parent`, column `child`, 
 """
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from typing import Iterable, get_args
 
 import numpy as np
 
+from .config import GraphMode
 from .skeleton import Layout, get_layout
 
-__all__ = ["spatial_adjacency", "adjacency", "edge_matrix", "normalize_columns", "GraphMode"]
+__all__ = ["spatial_adjacency", "adjacency", "edge_matrix", "normalize_columns", "normalize_symmetric", "GraphMode",
+           "GRAPH_MODES"]
 
-GraphMode = Literal["spatial", "uniform", "distance", "fully_connected"]
+GRAPH_MODES: tuple[str, ...] = get_args(GraphMode)
 
 
 def edge_matrix(edges: Iterable[tuple[int, int]], num_joints: int) -> np.ndarray:
@@ -33,6 +35,13 @@ def normalize_columns(a: np.ndarray) -> np.ndarray:
     return a * scale[None, :]
 
 
+def normalize_symmetric(a: np.ndarray) -> np.ndarray:
+    """D^-1/2 · A · D^-1/2 with D the column sums; rows and columns of zero-sum columns become zero."""
+    col = a.sum(axis=0)
+    scale = np.divide(1.0, np.sqrt(col, where=col > 0, out=np.ones_like(col)), out=np.zeros_like(col), where=col > 0)
+    return scale[:, None] * a * scale[None, :]
+
+
 def spatial_adjacency(layout: Layout | str) -> np.ndarray:
     """The 3-subset spatial partition of the reference: (3, V, V) float32.
 
@@ -47,10 +56,13 @@ def spatial_adjacency(layout: Layout | str) -> np.ndarray:
 
 
 def adjacency(layout: Layout | str, mode: GraphMode = "spatial") -> np.ndarray:
-    """Adjacency stack (K, V, V) float32 for a partition mode.
+    """Adjacency stack (K, V, V) float32 for a partition mode (the reference's `labeling_mode`).
 
-    `spatial` is what every ST-TR preset uses; `uniform` is one subset (self + neighbours, normalised);
-    `distance` is two subsets (self, normalised 1-hop neighbours); `fully_connected` is all ones.
+    `spatial` (K = 3) is what every ST-TR preset uses; `distance` (K = 2) is (self, normalised 1-hop neighbours);
+    the others are one matrix (K = 1): `uniform` = colnorm(I + neighbours), `distance*` = I - colnorm(neighbours),
+    `DAD` = D^-1/2 (I + neighbours) D^-1/2, `DLD` = I - D^-1/2 neighbours D^-1/2, `fully_connected` = all ones
+    (the reference's 'FC'). Column normalisation and D are over column sums, as the reference's `normalize_digraph`
+    and `normalize_undigraph`.
     """
     layout = get_layout(layout)
     if mode == "spatial":
@@ -58,10 +70,16 @@ def adjacency(layout: Layout | str, mode: GraphMode = "spatial") -> np.ndarray:
     num = layout.num_joints
     inward = edge_matrix(layout.edges(), num)
     neighbours = inward + inward.T
-    if mode == "uniform":
-        return normalize_columns(np.eye(num) + neighbours)[None].astype(np.float32)
+    eye = np.eye(num)
+    single = {
+        "uniform": lambda: normalize_columns(eye + neighbours),
+        "distance*": lambda: eye - normalize_columns(neighbours),
+        "DAD": lambda: normalize_symmetric(eye + neighbours),
+        "DLD": lambda: eye - normalize_symmetric(neighbours),
+        "fully_connected": lambda: np.ones((num, num)),
+    }
+    if mode in single:
+        return single[mode]()[None].astype(np.float32)
     if mode == "distance":
-        return np.stack([np.eye(num), normalize_columns(neighbours)]).astype(np.float32)
-    if mode == "fully_connected":
-        return np.ones((1, num, num), dtype=np.float32)
-    raise ValueError(f"unknown graph mode {mode!r}; expected one of spatial, uniform, distance, fully_connected")
+        return np.stack([eye, normalize_columns(neighbours)]).astype(np.float32)
+    raise ValueError(f"unknown graph mode {mode!r}; expected one of {', '.join(GRAPH_MODES)}")

@@ -87,11 +87,12 @@ class GraphConv(nn.Module):
 
     `weight` (K, Cout, Cin) and `bias` (K, Cout) hold the K per-partition 1x1 convs; `mask` (K, V, V)
     (when `mask_learning`) multiplies the fixed adjacency. With `activate=False` BN and ReLU are skipped
-    (the GCN branch of augmented SSA).
+    (the GCN branch of augmented SSA). `local_bn`: the BN is per (channel, joint), a BatchNorm1d(Cout * V) over the
+    (Cout * V, T) view, channel c * V + v (the reference's `use_local_bn`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, adjacency: np.ndarray, mask_learning: bool = True,
-                 activate: bool = True) -> None:
+                 activate: bool = True, local_bn: bool = False) -> None:
         super().__init__()
         k, v, _ = adjacency.shape
         self.register_buffer("adjacency", torch.as_tensor(adjacency, dtype=torch.float32), persistent=False)
@@ -102,7 +103,9 @@ class GraphConv(nn.Module):
         for i in range(k):
             init_conv_fan_out(self.weight[i])
         nn.init.uniform_(self.bias, -bound, bound)
-        self.norm = nn.BatchNorm2d(out_channels) if activate else None
+        self.norm: nn.Module | None = None
+        if activate:
+            self.norm = JointChannelNorm(out_channels, v) if local_bn else nn.BatchNorm2d(out_channels)
         self.aggregate_first = False  # see use_aggregate_first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +114,7 @@ class GraphConv(nn.Module):
         # copies when x is channels-last (see `STTR`); the bias is added after aggregation, as in the reference.
         # eval: BN folded into the weights (one op less, and in ONNX nothing between the aggregation and the ReLU
         # that keeps ONNX Runtime from running it channels-last)
-        fold = self.norm is not None and not self.training and self.norm.track_running_stats
+        fold = isinstance(self.norm, nn.BatchNorm2d) and not self.training and self.norm.track_running_stats
         if self.aggregate_first and not self.training and (fold or self.norm is None):
             return self._aggregate_first(x)
         a = self.adjacency if self.mask is None else self.adjacency * self.mask  # (K, V, W)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import RAW_CONCAT_UNIT, STTRConfig
-from .graph import spatial_adjacency
+from .graph import adjacency as graph_adjacency
 from .layers import AdaptiveGraphConv, GraphConv, TemporalConv, init_conv_fan_out
 from .skeleton import get_layout
 from .spatial_attention import SpatialAttention
@@ -59,7 +59,7 @@ class STTR(nn.Module):
         super().__init__()
         self.config = cfg = config
         self.layout = get_layout(cfg.layout)
-        adjacency = spatial_adjacency(self.layout)
+        adjacency = graph_adjacency(self.layout, cfg.graph_mode)
         fixed = adjacency if cfg.agcn_graph == "skeleton" else np.full_like(adjacency, 1e-6)
         # The GCN branch of augmented SSA (spatial_only_attention=False) copies the model's graph when it is built; in
         # the reference the first adaptive unit has overwritten that graph with 1e-6 by then (spec §1.4), so with
@@ -71,7 +71,7 @@ class STTR(nn.Module):
         def graph_conv(cin: int, cout: int) -> nn.Module:
             if cfg.graph_conv == "agcn":
                 return AdaptiveGraphConv(cin, cout, fixed)
-            return GraphConv(cin, cout, adjacency, mask_learning=cfg.mask_learning)
+            return GraphConv(cin, cout, adjacency, mask_learning=cfg.mask_learning, local_bn=cfg.gcn_local_bn)
 
         w1 = cfg.stage_widths()[0]
         self.stem_gcn = self.stem_tcn = None

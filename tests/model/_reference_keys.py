@@ -33,7 +33,7 @@ def _unit2d(out: dict, prefix: str, m: TemporalConv) -> None:
     _bn(out, f"{prefix}.bn", m.norm)
 
 
-def _gcn(out: dict, prefix: str, m: nn.Module) -> None:
+def _gcn(out: dict, prefix: str, m: nn.Module, num_joints: int = 25) -> None:
     if isinstance(m, GraphConv):
         if m.mask is not None:
             out[f"{prefix}.mask"] = m.mask.detach().clone()
@@ -53,7 +53,7 @@ def _gcn(out: dict, prefix: str, m: nn.Module) -> None:
             _bn(out, f"{prefix}.down.1", m.down[1])
     elif isinstance(m, SpatialAttention):
         cin = m.qkv.weight.shape[1]
-        _bn(out, f"{prefix}.data_bn", m.norm, cin * 25)  # the reference always builds it (Cin * 25)
+        _bn(out, f"{prefix}.data_bn", m.norm, cin * num_joints)  # the reference always builds it (Cin * V)
         _bn(out, f"{prefix}.bn", m.out_norm)
         _conv(out, f"{prefix}.attention_conv.qkv_conv", m.qkv.weight, m.qkv.bias)
         _conv(out, f"{prefix}.attention_conv.attn_out", m.proj.weight, m.proj.bias)
@@ -91,10 +91,10 @@ def to_reference(model) -> dict[str, torch.Tensor]:
     cfg = model.config
     _bn(out, "data_bn", model.input_norm, cfg.in_channels * cfg.num_joints * cfg.num_persons)
     if model.stem_gcn is not None:
-        _gcn(out, "gcn0", model.stem_gcn)
+        _gcn(out, "gcn0", model.stem_gcn, cfg.num_joints)
         _unit2d(out, "tcn0", model.stem_tcn)
     for i, block in enumerate(model.blocks):
-        _gcn(out, f"backbone.{i}.gcn1", block.gcn)
+        _gcn(out, f"backbone.{i}.gcn1", block.gcn, cfg.num_joints)
         _tcn(out, f"backbone.{i}.tcn1", block.tcn, block.tcn.out_norm.num_features
              if isinstance(block.tcn, TemporalAttention) else 0)
         if block.residual is not None:

@@ -28,6 +28,11 @@ CASES = {
                                      "relative": True, "relative_frames": 16, "num_heads": 4}, 16),
     "no-skip-no-norm": ("t-tr", {"attention_skip": False, "attention_input_norm": False}, 16),
     "no-mask-no-concat": ("t-tr", {"mask_learning": False, "concat_original": False}, 16),
+    "augmented-agcn": ("s-tr-agcn", {"spatial_only_attention": False, "agcn_graph": "constant", "num_heads": 4}, 8),
+    "gcn-local-bn": ("s-tr", {"gcn_local_bn": True}, 8),
+    "graph-distance": ("t-tr", {"graph_mode": "distance"}, 8),
+    "graph-uniform": ("st-gcn", {"graph_mode": "uniform", "gcn_local_bn": True}, 8),
+    "graph-dld-kinetics": ("t-tr", {"graph_mode": "DLD", "layout": "openpose18", "num_joints": 18}, 8),
 }
 # what the keys cannot tell: given to the converter as overrides, as a user would
 UNTOLD = ("num_heads", "dropout", "drop_connect", "agcn_graph", "window_blocks", "input_norm", "attention_skip")
@@ -47,6 +52,8 @@ def test_reference_named_weights_round_trip(case):
     overrides = {k: getattr(cfg, k) for k in UNTOLD}
     if cfg.num_joints != 25:
         overrides["layout"] = cfg.layout
+    if cfg.graph_mode not in ("spatial", "distance"):  # one graph partition: the keys cannot tell which
+        overrides["graph_mode"] = cfg.graph_mode
     converted = load_reference_checkpoint(to_reference(model), **overrides)
     assert converted.config == cfg
     x = torch.randn(2, cfg.in_channels, frames, cfg.num_joints, cfg.num_persons)
