@@ -49,6 +49,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+if str(Path(__file__).resolve().parent) not in sys.path:  # _common sits beside this script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import USER_ERRORS, check_out, environment, fail, write_report  # noqa: E402
+
+FOLDERS = {"msr_action3d": "MSRAction3D", "florence3d": "Florence3D", "natops": "NATOPS"}  # under --data
+FLORENCE_FOLDS = range(1, 11)  # leave-one-actor-out: the dataset's 10 actors
 
 # Best published numbers (percent) from SOURCES.md; [R] = recalled from the paper, not read from its tables.
 PUBLISHED = {
@@ -78,12 +84,12 @@ def _generate(dataset: str, data: Path, cache: Path, window: int, bones: bool, b
     from sttr.training.datasets import generate_florence3d, generate_msr_action3d, generate_natops
 
     if dataset == "msr_action3d":
-        generate_msr_action3d(data / "MSRAction3D", cache / dataset, window=window, bones=bones,
+        generate_msr_action3d(data / FOLDERS[dataset], cache / dataset, window=window, bones=bones,
                               protocols=benchmarks)
     elif dataset == "florence3d":
-        generate_florence3d(data / "Florence3D", cache / dataset, window=window, bones=bones, which=benchmarks)
+        generate_florence3d(data / FOLDERS[dataset], cache / dataset, window=window, bones=bones, which=benchmarks)
     else:
-        generate_natops(data / "NATOPS", cache / dataset, window=window, bones=bones)
+        generate_natops(data / FOLDERS[dataset], cache / dataset, window=window, bones=bones)
 
 
 def stream_spec(stream: str) -> tuple[str, list[str]]:
@@ -92,7 +98,7 @@ def stream_spec(stream: str) -> tuple[str, list[str]]:
     preset, *overrides = stream.split(":")
     bad = [o for o in overrides if "=" not in o]
     if not preset or bad:
-        raise SystemExit(f"stream {stream!r}: expected PRESET[:KEY=VALUE...], e.g. s-tr-bones:model.motion=only")
+        raise ValueError(f"--streams {stream!r}: expected PRESET[:KEY=VALUE...], e.g. s-tr-bones:model.motion=only")
     return preset, overrides
 
 
@@ -157,6 +163,8 @@ def _fuse(runs: list[dict]) -> dict:
 
 
 def _summary(results: list[dict]) -> list[dict]:
+    """One row per protocol and model: the mean (and pooled) top-1 of its runs next to the best published number,
+    and ours - published. Single-model runs of several seeds share a row, named as the mean over those seeds."""
     groups: dict[str, list[dict]] = {}
     for r in results:
         groups.setdefault(f"{r['dataset']}/{r['group']}|{r['preset']}", []).append(r)
@@ -166,10 +174,62 @@ def _summary(results: list[dict]) -> list[dict]:
         mean = sum(r["top1"] for r in rs) / len(rs)
         pooled = 100 * sum(r["top1"] * r["num_test"] / 100 for r in rs) / sum(r["num_test"] for r in rs)
         pub, src = PUBLISHED.get(protocol, (None, ""))
-        rows.append({"protocol": protocol, "model": preset, "runs": [r["benchmark"] for r in rs],
+        seeds = sorted({r["seed"] for r in rs if r.get("seed") is not None and not isinstance(r["seed"], list)})
+        model = preset + (f" (mean of seeds {', '.join(map(str, seeds))})" if len(seeds) > 1 else "")
+        rows.append({"protocol": protocol, "model": model, "runs": [r["benchmark"] for r in rs],
                      "ours_mean_top1": mean, "ours_pooled_top1": pooled, "published_best": pub,
-                     "published_source": src, "beats_published": None if pub is None else mean > pub})
+                     "published_source": src, "difference": None if pub is None else mean - pub,
+                     "beats_published": None if pub is None else mean > pub})
     return rows
+
+
+def format_summary(rows: list[dict]) -> str:
+    """The summary table: ours, the best published, ours - published (points of top-1), its source."""
+    width = max([24] + [len(r["model"]) for r in rows])
+    lines = [f"{'protocol':18s} {'model':{width}s} {'ours (mean top-1)':>18s} {'best published':>15s} "
+             f"{'ours - pub':>10s}  source"]
+    for row in rows:
+        pub = "-" if row["published_best"] is None else f"{row['published_best']:.2f}%"
+        diff = "-" if row["difference"] is None else f"{row['difference']:+.2f}"
+        lines.append(f"{row['protocol']:18s} {row['model']:{width}s} {row['ours_mean_top1']:17.2f}% {pub:>15s} "
+                     f"{diff:>10s}  {row['published_source']}")
+    return "\n".join(lines)
+
+
+def parse_folds(text: str) -> list[int]:
+    """`--folds`: `1-10` or `1,2,3`, each one of the 10 Florence actors; argparse.ArgumentTypeError otherwise."""
+    a, dash, b = text.partition("-")
+    try:
+        folds = list(range(int(a), int(b) + 1)) if dash else [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected e.g. 1-10 or 1,2,3, got {text!r}") from None
+    bad = [k for k in folds if k not in FLORENCE_FOLDS]
+    if not folds or bad:
+        raise argparse.ArgumentTypeError(f"folds are 1..10 (the Florence actors), got {text!r}")
+    return folds
+
+
+def _check(args: argparse.Namespace, folds: list[int]) -> None:
+    """What can be checked before hours of training: ValueError naming the flag."""
+    from sttr.training.config import load_config
+
+    data = Path(args.data)
+    for dataset in args.datasets:
+        if not (data / FOLDERS[dataset]).is_dir():
+            raise ValueError(f"--data {data}: no {FOLDERS[dataset]}/ folder in it (the small datasets folder, e.g. "
+                             f"{REPO.parent / 'shared' / 'data' / 'small'})")
+    known = [b for _, _, b in _runs(args.datasets, folds)]
+    unknown = [b for b in args.only or [] if b not in known]
+    if unknown:
+        raise ValueError(f"--only: {', '.join(unknown)} not among the benchmarks of {', '.join(args.datasets)}: "
+                         f"{' '.join(known)}")
+    for dataset in args.datasets:  # --set and --streams typos, found now rather than after the first run
+        config = REPO / "configs" / f"small_{dataset}.yaml"
+        load_config(config, args.overrides)
+        for stream in args.streams or []:
+            preset, overrides = stream_spec(stream)
+            load_config(config, [*args.overrides, f"model.preset={preset}", *overrides])
+    check_out(args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default="/tmp/sttr_small", help="where generated datasets and runs go")
     p.add_argument("--datasets", nargs="+", default=["msr_action3d", "florence3d", "natops"],
                    choices=["msr_action3d", "florence3d", "natops"])
-    p.add_argument("--folds", default="1-10", help="Florence leave-one-actor-out folds, e.g. 1-10 or 1,2,3")
+    p.add_argument("--folds", type=parse_folds, default="1-10",
+                   help="Florence leave-one-actor-out folds, e.g. 1-10 or 1,2,3")
     p.add_argument("--set", nargs="*", default=[], dest="overrides", help="config overrides for every run")
     p.add_argument("--streams", nargs="+", help="presets to train per run (e.g. s-tr-bones t-tr-bones), each "
                    "optionally with config keys changed (s-tr-bones:model.motion=only); with more than one, their "
@@ -190,8 +251,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="write the results as JSON")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    a, _, b = args.folds.partition("-")
-    folds = list(range(int(a), int(b) + 1)) if b else [int(x) for x in args.folds.split(",")]
+    try:
+        return _main(args)
+    except USER_ERRORS as exc:  # a missing data folder, a bad --set, an unwritable --out, ...
+        return fail("accuracy_small.py", exc)
+
+
+def _main(args: argparse.Namespace) -> int:
+    folds = args.folds
+    _check(args, folds)
     data, cache = Path(args.data), Path(args.cache)
     from sttr.training.config import load_config
 
@@ -217,14 +285,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{dataset:13s} {benchmark:8s} {r['preset'] + seed:24s} top-1 {r['top1']:6.2f}%  "
                   f"({r['num_test']} test samples, {r['train_s']:.0f} s)", flush=True)
     rows = _summary(results)
-    print(f"\n{'protocol':18s} {'model':24s} {'ours (mean top-1)':>18s} {'best published':>15s}  source")
-    for row in rows:
-        pub = "-" if row["published_best"] is None else f"{row['published_best']:.2f}"
-        print(f"{row['protocol']:18s} {row['model']:24s} {row['ours_mean_top1']:17.2f}% {pub:>14s}%  "
-              f"{row['published_source']}")
+    print()
+    print(format_summary(rows))
     if args.out:
-        Path(args.out).write_text(json.dumps({"runs": results, "summary": rows, "folds": folds,
-                                              "overrides": args.overrides}, indent=2))
+        write_report(args.out, {"runs": results, "summary": rows, "folds": folds, "overrides": args.overrides,
+                                "machine": environment(vars(args))})
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -10,19 +10,27 @@ interleaved rounds together with eager PyTorch FP32 (the baseline, `model(x)` un
 with other work slows all of them alike; the table quotes ratios to the baseline. Agreement is the fraction of real
 windows whose top-1 class equals eager PyTorch's. Without `--bundle` a bundle is made in a temporary folder from
 `--checkpoint`, or from `--preset` (untrained weights, batch-norm statistics set on the real windows), exported and
-calibrated (INT8 + FP16) on the real windows.
+calibrated (INT8 + FP16) on the real windows (this needs onnxruntime).
+
+On a machine with CUDA, eager PyTorch (the baseline) and the torch engine run on the GPU, ONNX Runtime on its CUDA
+provider and TensorRT is timed too; `--cpu` keeps everything on the CPU (TensorRT is then left out). Each engine's
+device is in the JSON (`engines`), and so is why an engine was left out (`skipped`, also printed).
 """
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import logging
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # _common and model_speed sit beside this script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import USER_ERRORS, at_least, check_out, environment, fail, write_report  # noqa: E402
 
 log = logging.getLogger("benchmarks.engines")
 
@@ -58,7 +66,7 @@ def _make_bundle(args, work: Path) -> Path:
     ckpt = args.checkpoint
     if ckpt is None:
         pre = PreprocessSpec(layout="ntu25", window=args.window).to_dict()
-        ws = load_windows(args.data, T=args.window, M=2, preprocess=pre, stride=args.window // 4)
+        ws = load_windows(args.data, T=args.window, M=2, preprocess=pre, stride=max(1, args.window // 4))
         ckpt = _preset_checkpoint(args.preset, ws.windows, work / "model.pt", 60, args.window)
     bundle = work / "bundle"
     export_bundle(ckpt, bundle, ExportOptions(window=args.window, exporter=args.exporter, data=args.data,
@@ -67,24 +75,38 @@ def _make_bundle(args, work: Path) -> Path:
     return bundle
 
 
-def _engines(bundle: Path, args) -> dict:
+def _engine_options(backend: str, args) -> dict:
+    """open_engine options of a backend: threads on the CPU runtimes, the device (--cpu: the CPU), and for TensorRT an
+    optimization profile that takes the throughput batch in one call (its default stops at 8, larger ones ran in
+    chunks)."""
+    if backend == "tensorrt":
+        return {"max_batch": max(8, args.batch)}
+    opts = {"threads": args.threads or None}
+    opts["device"] = "cpu" if args.cpu else "auto"
+    return opts
+
+
+def _engines(bundle: Path, args) -> tuple[dict, dict[str, str]]:
+    """The engines this machine can run, warmed up, and {name: why not} for the ones it cannot."""
+    from sttr.model.bundle import BundleError
     from sttr.realtime.engines import available_backends, open_engine
 
-    out = {}
+    out, skipped = {}, {}
     for backend in available_backends():
+        if backend == "tensorrt" and args.cpu:
+            skipped.update({f"tensorrt-{p}": "--cpu" for p in ("fp32", "fp16", "int8")})
+            continue
         for precision in ("fp32", "fp16", "int8"):
-            opts = {"threads": args.threads} if backend in ("onnxruntime", "torch") else {}
-            if backend == "onnxruntime":
-                opts["device"] = "cpu" if args.cpu else "auto"
             try:
-                engine = open_engine(bundle, backend=backend, precision=precision, **opts)
+                engine = open_engine(bundle, backend=backend, precision=precision, **_engine_options(backend, args))
                 engine.warmup(1)
                 engine.warmup(args.batch, 1)
-            except (ImportError, ValueError, RuntimeError) as err:
+            except (ImportError, ValueError, RuntimeError, OSError, BundleError) as err:
                 log.info("skipping %s/%s: %s", backend, precision, err)
+                skipped[f"{backend}-{precision}"] = (str(err) or repr(err)).splitlines()[0]
                 continue
             out[f"{backend}-{precision}"] = engine
-    return out
+    return out, skipped
 
 
 def _model_name(entry: dict) -> str:
@@ -105,16 +127,25 @@ def _eager_network(bundle: Path):
         raise SystemExit(f"no eager baseline: {err}") from None
 
 
-def _eager(bundle: Path, threads: int | None):
+def _eager_device(cpu_only: bool) -> str:
+    """Where eager PyTorch (the baseline) runs: the GPU when torch sees one, unless --cpu."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() and not cpu_only else "cpu"
+
+
+def _eager(bundle: Path, threads: int | None, device: str = "cpu"):
+    """Eager PyTorch on `device`; each call returns the logits on the host, so a CUDA call is complete (copied
+    back, synchronised) when its time is taken."""
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    model = _eager_network(bundle)
+    model = _eager_network(bundle).to(device)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return model(torch.from_numpy(x)).numpy()
+            return model(torch.from_numpy(x).to(device)).cpu().numpy()
     return run
 
 
@@ -143,9 +174,11 @@ def run(args) -> dict:
         bundle = Path(args.bundle) if args.bundle else _make_bundle(args, Path(tmp))
         info = read_bundle(bundle)
         spec = info.input
-        ws = load_windows(args.data, T=spec.T, M=spec.M, preprocess=spec.preprocess, stride=spec.T // 4)
-        engines = _engines(bundle, args)
-        fns = {"torch-eager-fp32": _eager(bundle, args.threads)}
+        T = spec.T or int(spec.preprocess.get("window") or args.window)  # a bundle with a dynamic T: its window
+        ws = load_windows(args.data, T=T, M=spec.M, preprocess=spec.preprocess, stride=max(1, T // 4))
+        engines, skipped = _engines(bundle, args)
+        eager_device = _eager_device(args.cpu)
+        fns = {"torch-eager-fp32": _eager(bundle, args.threads, eager_device)}
         fns.update({name: e.run for name, e in engines.items()})
         others = np.abs(ws.windows[..., 1:]).reshape(len(ws), -1)  # person slots 1.. (none when M = 1)
         two = np.flatnonzero(others.max(1) > 0) if others.shape[1] else np.array([], dtype=np.int64)
@@ -162,14 +195,16 @@ def run(args) -> dict:
             # engines ran side by side, different repeats may not have had the machine to themselves)
             rows[name] = {key: float(np.median([r[name][key] for r in repeats])) for key in repeats[0][name]}
             rows[name].update(top1_agreement=agree["top1_agreement"], max_abs_logit_diff=agree["max_abs_logit_diff"])
-        floor = _fp32_floor(bundle, pair, args.threads)
+        floor = _fp32_floor(bundle, pair, args.threads, eager_device)
+        devices = {"torch-eager-fp32": eager_device, **{name: e.info.device for name, e in engines.items()}}
         return {"bundle": str(bundle) if args.bundle else f"temporary, from {args.checkpoint or args.preset}",
                 "model": _model_name(info.data["model"]), "input": spec.to_dict(),
-                "real_windows": len(ws), "batch": args.batch, "rounds": args.rounds, "repeats": repeats,
-                "calibration": {k: v.get("held_out") for k, v in info.data["calibration"].items()
+                "real_windows": len(ws), "batch": args.batch, "rounds": args.rounds, "threads": args.threads,
+                "repeats": repeats,
+                "calibration": {k: v.get("held_out") for k, v in info.data.get("calibration", {}).items()
                                 if isinstance(v, dict) and "held_out" in v},
-                "machine": {"python": platform.python_version(), "processor": platform.processor(),
-                            "cpus": __import__("os").cpu_count()},
+                "machine": environment(vars(args)),
+                "engines": {name: {"device": dev} for name, dev in devices.items()}, "skipped": skipped,
                 "fp32_floor": floor, "results": rows}
 
 
@@ -190,8 +225,9 @@ def _measure(fns: dict, single: np.ndarray, pair: np.ndarray, batch: np.ndarray,
     return rows
 
 
-def _fp32_floor(bundle: Path, window: np.ndarray, threads: int | None) -> dict:
-    """The two-person window's FLOPs at the rate of the network's heaviest op on this CPU (model_speed.py's floor)."""
+def _fp32_floor(bundle: Path, window: np.ndarray, threads: int | None, device: str = "cpu") -> dict:
+    """The two-person window's FLOPs at the rate of the network's heaviest op on the baseline's device (model_speed.py's
+    floor)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -199,10 +235,10 @@ def _fp32_floor(bundle: Path, window: np.ndarray, threads: int | None) -> dict:
 
     if threads:
         torch.set_num_threads(threads)
-    model = _eager_network(bundle)
+    model = _eager_network(bundle).to(device)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.from_numpy(window))
-    rate = attainable_gflops(torch.device("cpu"))
+        model(torch.from_numpy(window).to(device))
+    rate = attainable_gflops(torch.device(device))
     return {"gflop": counter.get_total_flops() / 1e9, "gflops_per_s": rate,
             "floor_ms": counter.get_total_flops() / 1e9 / rate * 1e3}
 
@@ -221,6 +257,13 @@ def _table(report: dict) -> str:
             spans = [(min(r[name][k] for r in report["repeats"]), max(r[name][k] for r in report["repeats"]))
                      for k in ("latency_speedup", "latency_speedup_two_persons", "throughput_speedup")]
             lines.append(f"  {name:<20}" + " / ".join(f"{lo:.2f}-{hi:.2f}" for lo, hi in spans))
+        lines.append("(x eager is the median of each repeat's own ratio, so it can differ slightly from the ratio of "
+                     "the median times)")
+    devices = {name: e["device"] for name, e in report.get("engines", {}).items()}
+    if any(not str(d).startswith("cpu") for d in devices.values()):
+        lines.append("devices: " + ", ".join(f"{name} {d}" for name, d in devices.items()))
+    for name, why in report.get("skipped", {}).items():
+        lines.append(f"not timed: {name}: {why}")
     f, eager = report["fp32_floor"], report["results"]["torch-eager-fp32"]["p50_ms_two_persons"]
     lines.append(f"FP32 floor of the two-person window: {f['gflop']:.2f} GFLOP at {f['gflops_per_s']:.0f} GFLOP/s "
                  f"(the heaviest op alone) = {f['floor_ms']:.1f} ms; eager runs at {100 * f['floor_ms'] / eager:.0f} % "
@@ -228,30 +271,69 @@ def _table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="real windows: NTU .skeleton folder or generated split")
     p.add_argument("--bundle", default=None, help="an existing bundle (else one is made)")
     p.add_argument("--checkpoint", default=None, help="checkpoint to export when no --bundle")
     p.add_argument("--preset", default="s-tr", help="untrained preset when neither --bundle nor --checkpoint")
-    p.add_argument("--window", type=int, default=64, help="T of a made bundle (default 64)")
+    p.add_argument("--window", type=at_least(1), default=64, help="T of a made bundle (default 64)")
     p.add_argument("--exporter", default="legacy", choices=("auto", "dynamo", "legacy"))
     p.add_argument("--method", default="minmax", choices=("minmax", "entropy", "percentile"))
-    p.add_argument("--batch", type=int, default=8, help="batch of the throughput measurement")
-    p.add_argument("--rounds", type=int, default=40, help="interleaved batch-1 rounds")
-    p.add_argument("--repeats", type=int, default=1,
+    p.add_argument("--batch", type=at_least(1), default=8, help="batch of the throughput measurement (default 8)")
+    p.add_argument("--rounds", type=at_least(1), default=40, help="interleaved batch-1 rounds (default 40)")
+    p.add_argument("--repeats", type=at_least(1), default=1,
                    help="repeat the whole measurement and report medians (shared machines: use 5)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads of every engine")
-    p.add_argument("--cpu", action="store_true", help="ONNX Runtime on CPU even when CUDA is available")
+    p.add_argument("--threads", type=at_least(0), default=None,
+                   help="intra-op threads of every engine (0 or none: each runtime's default)")
+    p.add_argument("--cpu", action="store_true",
+                   help="everything on the CPU even when CUDA is available (ONNX Runtime, torch; no TensorRT)")
     p.add_argument("--out", default=None, help="write the report as JSON here")
-    args = p.parse_args(argv)
-    if args.repeats < 1 or args.rounds < 1:
-        p.error(f"--repeats and --rounds must be >= 1, got {args.repeats} and {args.rounds}")
+    return p
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _check(args: argparse.Namespace) -> None:
+    """What can be checked before minutes of export and calibration: ValueError naming the flag."""
+    from sttr.model.config import PRESETS
+
+    if not Path(args.data).exists():
+        raise ValueError(f"--data {args.data} does not exist (an NTU .skeleton folder or a generated split)")
+    if args.bundle is None and args.checkpoint is None and args.preset not in PRESETS:
+        raise ValueError(f"--preset: unknown preset {args.preset!r}; known: {', '.join(sorted(PRESETS))}")
+    for flag, path in (("--bundle", args.bundle), ("--checkpoint", args.checkpoint)):
+        if path is not None and not Path(path).exists():
+            raise ValueError(f"{flag} {path} does not exist")
+    if args.bundle is None and not _installed("onnxruntime"):
+        raise ValueError("making a bundle (export, INT8/FP16 calibration) needs onnxruntime: pip install "
+                         "'sttr[live]' (or give an existing --bundle)")
+    check_out(args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    report = run(args)
+    from sttr.calibration.bundle_writer import ParityError
+    from sttr.calibration.calibrate_bundle import AgreementFloorError
+    from sttr.model.bundle import BundleError
+
+    try:
+        _check(args)
+        report = run(args)
+    except (*USER_ERRORS, BundleError, ParityError, AgreementFloorError) as exc:
+        return fail("engines.py", exc)
     print(_table(report))
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+        try:
+            write_report(args.out, report)
+        except OSError as exc:
+            return fail("engines.py", f"--out: could not write {args.out}: {exc.strerror or exc}")
         print(f"wrote {args.out}")
     return 0
 

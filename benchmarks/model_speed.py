@@ -15,7 +15,7 @@ reversed every round) so both see the same machine load, and the table gives the
 (> 1: ours faster). Before timing, both are checked against the golden files (`--golden`, default
 `../shared/reference/golden` when present): the run stops when their logits differ by more than 1e-4.
 Without `--reference-dir` the quoted reference timings below (another machine's run, not reproducible here)
-are printed for orientation only.
+are printed for orientation only (marked `q`, with no ratio: a ratio to another machine measures the machines).
 
 `--compile-train` adds our training step under torch.compile (the trainer's `compile` option) to the same
 interleaved loop. On this 2-core CPU it is no reliable gain (S-TR T=64, two threads: 0.90-1.06x eager in two runs,
@@ -36,12 +36,10 @@ from __future__ import annotations
 import argparse
 import copy
 import hashlib
-import json
 import logging
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,6 +49,11 @@ import torch
 
 from sttr.model.config import PRESETS
 from sttr.model.sttr import STTR
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # _common and reference_harness sit beside this script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (USER_ERRORS, at_least, check_out, environment, fail, int_list,  # noqa: E402
+                     positive_float, write_report)
 
 log = logging.getLogger(__name__)
 _REPO = Path(__file__).resolve().parent.parent
@@ -242,7 +245,10 @@ def bench_one(name: str, frames: int, args, device: torch.device) -> dict:
     else:
         row["reference_ms"] = REFERENCE_MS.get((name, frames)) if device.type == "cpu" else None
         row["reference_source"] = "quoted" if row["reference_ms"] else None
-    row["speedup_vs_reference"] = row["reference_ms"] / row["latency_ms_p50"] if row["reference_ms"] else None
+    # a ratio only to the reference timed here, in the same loop: one to another machine's figure would measure the
+    # machines, not the code (it gave "x ref 0.21" on this 2-core CPU against a quoted 28.7 ms)
+    measured = row["reference_source"] == "measured"
+    row["speedup_vs_reference"] = row["reference_ms"] / row["latency_ms_p50"] if measured else None
     row["speedup_empty_vs_full"] = row["latency_ms_p50"] / row["empty_slot_ms_p50"]
     row["load_after"] = os.getloadavg()
     return row
@@ -253,7 +259,8 @@ def _table(rows: list[dict]) -> str:
             f"{'p99 ms':>8} {'empty p50':>9} {'x empty':>7} {'win/s':>7} {'train ms':>9} {'ref ms':>7} {'x ref':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        ref = f"{r['reference_ms']:.1f}" if r["reference_ms"] else "-"
+        ref = f"{r['reference_ms']:.1f}" + ("q" if r.get("reference_source") == "quoted" else "") \
+            if r["reference_ms"] else "-"
         up = f"{r['speedup_vs_reference']:.2f}" if r["speedup_vs_reference"] else "-"
         train = f"{r['train_step_ms_p50']:.1f}" if "train_step_ms_p50" in r else "-"
         lines.append(f"{r['variant']:8} {r['T']:>4} {r['threads']:>3} {r['device'][:5]:>5} {r['params']:>10,} "
@@ -318,28 +325,61 @@ def _check_parity(ref_dir: Path, golden_dir: Path | None) -> list[dict]:
 
 
 def _source_stamp() -> dict:
-    """What code was timed: git HEAD and a hash of the working-tree model/ files (others may be editing)."""
-    try:
-        head = subprocess.run(["git", "-C", str(_REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        head = ""
+    """What code was timed (with the git HEAD `environment()` records): a hash of the working-tree model/ files
+    (others may be editing them)."""
     digest = hashlib.sha256()
     for path in sorted((_REPO / "model").glob("*.py")):
         digest.update(path.name.encode() + path.read_bytes())
-    return {"git_head": head, "model_py_sha256": digest.hexdigest()[:16]}
+    return {"model_py_sha256": digest.hexdigest()[:16]}
+
+
+def _variants(text: str) -> list[str]:
+    """An argparse type: comma-separated preset names, each one of PRESETS."""
+    names = [t.strip() for t in text.split(",")]
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown preset(s) {', '.join(map(repr, unknown))}; known: "
+                                         f"{', '.join(sorted(PRESETS))}")
+    return names
+
+
+def _devices(name: str) -> list[torch.device]:
+    """The devices of `--device`: auto is the CPU, plus CUDA when available; a CUDA device torch cannot see is a
+    ValueError (not an AssertionError from deep inside torch)."""
+    if name == "auto":
+        return [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device: expected cpu, cuda, cuda:N or auto, got {name!r}") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise ValueError(f"--device {name}: torch {torch.__version__} sees {count} CUDA device(s); "
+                             "use cpu or auto")
+    elif device.type != "cpu":
+        raise ValueError(f"--device: expected cpu, cuda, cuda:N or auto, got {name!r}")
+    return [device]
+
+
+def _check_reference_dir(ref_dir: Path | None) -> None:
+    """ValueError when --reference-dir is not laid out as the reference's code/ folder (checked before any timing)."""
+    if ref_dir is not None and not (ref_dir / "st_gcn" / "net" / "st_gcn.py").is_file():
+        raise ValueError(f"--reference-dir {ref_dir}: expected st_gcn/net/st_gcn.py in it (the reference's code/ "
+                         "folder of github.com/Chiaraplizz/ST-TR: st_gcn/net/*.py, st_gcn/graph/*.py)")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", default="s-tr,t-tr", help="comma-separated preset names")
-    p.add_argument("--frames", default="64,300", help="comma-separated window lengths T")
-    p.add_argument("--iters", type=int, default=10, help="timed rounds of the batch-1 latencies (default 10)")
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--batch", type=int, default=8, help="batch for the throughput measurement")
-    p.add_argument("--train-batch", type=int, default=8, help="batch of the training step (default 8)")
-    p.add_argument("--train-iters", type=int, default=2, help="timed training steps (default 2)")
-    p.add_argument("--phase-budget", type=float, default=None, metavar="S",
+    p.add_argument("--variants", type=_variants, default="s-tr,t-tr", help="comma-separated preset names")
+    p.add_argument("--frames", type=int_list(1), default="64,300", help="comma-separated window lengths T")
+    p.add_argument("--iters", type=at_least(1), default=10,
+                   help="timed rounds of the batch-1 latencies (default 10)")
+    p.add_argument("--warmup", type=at_least(0), default=2, help="untimed rounds first (default 2)")
+    p.add_argument("--batch", type=at_least(1), default=8, help="batch for the throughput measurement")
+    p.add_argument("--train-batch", type=at_least(1), default=8, help="batch of the training step (default 8)")
+    p.add_argument("--train-iters", type=at_least(1), default=2, help="timed training steps (default 2)")
+    p.add_argument("--phase-budget", type=positive_float, default=None, metavar="S",
                    help="cut the timed rounds of the throughput and training phases to about S seconds each "
                         "(at least one round; default: no cut)")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurement")
@@ -347,8 +387,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="also time our training step under torch.compile (what `sttr train --set compile=true` "
                         "runs; a copy of ours with the same weights, compiled before timing), side by side")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (CPU, plus CUDA when available)")
-    p.add_argument("--threads", default="0", help="comma-separated torch CPU thread counts, each a full sweep "
-                                                  "(0: torch's default)")
+    p.add_argument("--threads", type=int_list(0), default="0",
+                   help="comma-separated torch CPU thread counts, each a full sweep (0: torch's default)")
     p.add_argument("--reference-dir", type=Path, help="folder holding the unmodified reference's st_gcn/ package: "
                                                       "time it side by side with ours")
     p.add_argument("--golden", type=Path, default=_REPO.parent / "shared" / "reference" / "golden",
@@ -361,25 +401,31 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("sttr.model.convert").setLevel(logging.WARNING)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # reference_harness sits beside this script
+    try:
+        return _main(args)
+    except USER_ERRORS as exc:  # a missing folder, an unwritable --out, a CUDA device torch cannot see, ...
+        return fail("model_speed.py", exc)
+
+
+def _main(args: argparse.Namespace) -> int:
+    devices = _devices(args.device)
+    _check_reference_dir(args.reference_dir)
+    check_out(args.out)
     parity = _check_parity(args.reference_dir, args.golden) if args.reference_dir else []
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    if args.device != "auto":
-        devices = [torch.device(args.device)]
     load_start, start, rows = os.getloadavg(), time.perf_counter(), []
-    for threads in (int(t) for t in args.threads.split(",")):
+    for threads in args.threads:
         if threads:
             torch.set_num_threads(threads)
         for dev in devices:
-            for name in args.variants.split(","):
-                for t in args.frames.split(","):
-                    rows.append(bench_one(name.strip(), int(t), args, dev))
+            for name in args.variants:
+                for t in args.frames:
+                    rows.append(bench_one(name, t, args, dev))
                     log.info("%s T=%s threads=%d done (%.0f s)", name, t, torch.get_num_threads(),
                              time.perf_counter() - start)
     print(_table(rows))
-    print("ref-pbn: the spec's parameter count minus the unused person_bn; x ref: reference p50 / ours p50 "
-          f"({'measured side by side' if args.reference_dir else 'quoted reference timings, another run'}); "
-          "x empty: full / empty-second-slot latency")
+    print("ref-pbn: the spec's parameter count minus the unused person_bn; x ref: reference p50 / ours p50, "
+          "measured side by side (--reference-dir); ref ms ending in q: quoted from another machine's run, for "
+          "orientation only (no ratio); x empty: full / empty-second-slot latency")
     if args.reference_dir:
         print()
         print(_side_by_side(rows))
@@ -392,15 +438,14 @@ def main(argv: list[str] | None = None) -> int:
           "% floor: floor / measured; x ref at floor: the reference's time over the floor, the speedup an "
           "implementation running every FLOP at that rate would get")
     if args.out:
-        info = {"torch": torch.__version__, "threads": args.threads, "machine": platform.machine(),
+        info = {**environment(vars(args)), "torch": torch.__version__,
+                "threads": ",".join(map(str, args.threads)), "machine": platform.machine(),
                 "processor": platform.processor(), "cpu_count": os.cpu_count(),
-                "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
                 "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
                 "wall_s": time.perf_counter() - start, "reference_dir": str(args.reference_dir or ""),
                 "parity": parity, **_source_stamp()}
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        tmp.write_text(json.dumps({"env": info, "results": rows}, indent=2))
-        os.replace(tmp, args.out)
+        write_report(args.out, {"env": info, "results": rows})
+        print(f"wrote {args.out}")
     return 0
 
 

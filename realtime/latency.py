@@ -1,4 +1,5 @@
-"""Latency bookkeeping: per-stage samples in milliseconds and their p50 / p95 / p99 summary.
+"""Latency bookkeeping: per-stage samples in milliseconds and their p50 / p95 / p99 summary; benchmark reports
+(what machine and software they ran on, written atomically as JSON).
 
 Samples go into preallocated numpy arrays (one per stage, ``capacity`` samples, the oldest overwritten), so a long
 live run records in O(1) without growing. numpy only.
@@ -8,14 +9,17 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import threading
 from collections.abc import Iterable, Mapping
+from importlib import metadata
+from typing import Any
 
 import numpy as np
 
 from sttr.model.atomic import atomic_open
 
-__all__ = ["LatencyRecorder", "summarize", "format_table", "write_json", "PERCENTILES"]
+__all__ = ["LatencyRecorder", "summarize", "format_table", "write_json", "machine_info", "PERCENTILES"]
 
 PERCENTILES = (50, 95, 99)
 
@@ -105,3 +109,38 @@ def write_json(path: str | os.PathLike, data: object) -> None:
     text = json.dumps(clean(data), indent=2, allow_nan=False) + "\n"
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux; ``platform.processor()``, often empty there, elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def machine_info(packages: Iterable[str] = ("numpy",)) -> dict[str, Any]:
+    """What a measurement ran on: CPU model and count, load average, platform, Python, and the installed version of
+    each named distribution, read from package metadata (nothing is imported).
+
+    A name may list alternatives, ``"opencv-python|opencv-contrib-python"``: the first installed one is reported
+    under its own name; when none is, the first name maps to None.
+    """
+    versions: dict[str, str | None] = {}
+    for entry in packages:
+        names = entry.split("|")
+        for name in names:
+            try:
+                versions[name] = metadata.version(name)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
+            versions[names[0]] = None
+    return {"cpu": _cpu_model(), "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "platform": platform.platform(), "python": platform.python_version(), "versions": versions}

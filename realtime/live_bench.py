@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .latency import format_table, summarize
+from .latency import format_table, machine_info, summarize
 from .pipeline import LiveConfig, ModelSpec, Pipeline
 from .sources.capture import DEFAULT_BACKLOG
 from .sources.mediapipe_pose import DEFAULT_POSE_WIDTH, default_pose_workers
@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 
 # how often the collector checks, while no message comes, that the bench that started it is still there
 _PARENT_CHECK_S = 0.5
+MODES = ("realtime", "fast")
+POSE_KINDS = ("mediapipe", "cached", "both")
+# the distributions a report records the versions of (alternatives: the one installed)
+PACKAGES = ("numpy", "onnxruntime|onnxruntime-gpu", "tensorrt|tensorrt-cu12|tensorrt-cu11", "torch", "mediapipe",
+            "opencv-python|opencv-contrib-python|opencv-python-headless|opencv-contrib-python-headless", "pyzmq")
 
 
 class BenchInterrupted(KeyboardInterrupt):
@@ -205,7 +210,8 @@ def run_case(open_source: Callable[[], tuple[Any, float]], engine: Any, spec: Mo
         "sustained_fps": round(stats.input_fps, 2), "frames_dropped": stats.frames_dropped,
         "windows": stats.windows, "windows_dropped": stats.windows_dropped, "predictions": stats.predictions,
         "received": len(received), "in_order": seqs == sorted(seqs), "publish_dropped": stats.publish_dropped,
-        "errors": stats.errors, "stages_ms": stats.latency_ms, "end_to_end_ms": summarize(np.asarray(e2e)),
+        "errors": stats.errors, "video_fps": video_fps, "window": spec.frames, "model_fps": spec.fps,
+        "stages_ms": stats.latency_ms, "end_to_end_ms": summarize(np.asarray(e2e)),
     }
 
 
@@ -235,14 +241,16 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
     Raises:
         BenchInterrupted: Ctrl-C (KeyboardInterrupt) during a run; it carries the report of the runs finished.
     """
-    if loops < 1:
-        raise ValueError(f"loops must be >= 1, got {loops}")
+    _check_settings(backends=backends, stride=stride, window=window, modes=modes, pose=pose, max_frames=max_frames,
+                    threads=threads, pose_width=pose_width, pose_workers=pose_workers, loops=loops,
+                    capture_backlog=capture_backlog)
     results: list[dict[str, Any]] = []
 
     def report() -> dict[str, Any]:
-        return {"video": str(video), "bundle": str(bundle_dir), "window": window, "threads": threads,
-                "pose_workers": pose_workers or default_pose_workers(), "loops": loops,
-                "capture_backlog": capture_backlog, "results": results, "machine": _machine()}
+        return {"video": str(video), "bundle": str(bundle_dir), "backends": list(backends), "precision": precision,
+                "stride": stride, "window": window, "modes": list(modes), "pose": pose, "max_frames": max_frames,
+                "threads": threads, "pose_width": pose_width, "pose_workers": pose_workers or default_pose_workers(),
+                "loops": loops, "capture_backlog": capture_backlog, "results": results, "machine": _machine()}
 
     try:
         _run_all(results, video, bundle_dir, backends, precision, stride, window, modes, pose, pose_model, max_frames,
@@ -250,6 +258,24 @@ def run_live_bench(video: str | Path, bundle_dir: str | Path, backends: Sequence
     except KeyboardInterrupt:
         raise BenchInterrupted(report()) from None
     return report()
+
+
+def _check_settings(*, backends: Sequence[str], stride: int, window: int | None, modes: Sequence[str], pose: str,
+                    max_frames: int | None, threads: int | None, pose_width: int, pose_workers: int | None,
+                    loops: int, capture_backlog: int) -> None:
+    """ValueError naming the first bad setting, before any run starts (a bad one used only by a later run, e.g. the
+    capture backlog of the MediaPipe runs, failed after the earlier runs had taken their minutes)."""
+    for name, value, least in (("stride", stride, 1), ("window", window, 1), ("max_frames", max_frames, 1),
+                               ("threads", threads, 1), ("pose_workers", pose_workers, 1), ("loops", loops, 1),
+                               ("capture_backlog", capture_backlog, 1), ("pose_width", pose_width, 0)):
+        if value is not None and value < least:
+            raise ValueError(f"{name} must be >= {least}, got {value}")
+    if not backends:
+        raise ValueError("no backend to run")
+    if not modes or any(m not in MODES for m in modes):
+        raise ValueError(f"modes must be some of {MODES}, got {list(modes)}")
+    if pose not in POSE_KINDS:
+        raise ValueError(f"pose must be one of {POSE_KINDS}, got {pose!r}")
 
 
 def _run_all(results: list[dict[str, Any]], video: str | Path, bundle_dir: str | Path, backends: Sequence[str],
@@ -285,24 +311,36 @@ def _run_all(results: list[dict[str, Any]], video: str | Path, bundle_dir: str |
 
 
 def _machine() -> dict[str, Any]:
-    import os
-    import platform
+    """CPU model and count, load, platform, Python and the versions of the runtimes the live path uses."""
+    return machine_info(PACKAGES)
 
-    return {"cpus": os.cpu_count(), "load_average": list(os.getloadavg()), "platform": platform.platform(),
-            "python": platform.python_version()}
+
+def _x_video(r: dict[str, Any]) -> float:
+    """Sustained fps over the video's own fps (1.00: keeps up in real time; NaN when the video's fps is unknown)."""
+    video_fps = r.get("video_fps")
+    return r["sustained_fps"] / video_fps if video_fps else float("nan")
 
 
 def format_results(report: dict[str, Any]) -> str:
     """Tables: one summary line per run, then per-stage p50/p95/p99 for each run."""
-    head = (f"{'backend':<12}{'pose':<10}{'mode':<9}{'fps':>7}{'frames':>7}{'drop':>6}{'win':>5}{'wdrop':>6}"
-            f"{'e2e p50':>9}{'e2e p95':>9}{'e2e p99':>9}{'pub p99':>9}{'pubcpu99':>9}")
+    head = (f"{'backend':<12}{'pose':<10}{'mode':<9}{'fps':>7}{'x video':>8}{'frames':>7}{'drop':>6}{'win':>5}"
+            f"{'wdrop':>6}{'e2e p50':>9}{'e2e p95':>9}{'e2e p99':>9}{'pub p99':>9}{'pubcpu99':>9}")
     lines = [head, "-" * len(head)]
     for r in report["results"]:
         e2e, send, cpu = r["end_to_end_ms"], r["stages_ms"].get("send", {}), r["stages_ms"].get("send_cpu", {})
-        lines.append(f"{r['backend']:<12}{r['pose']:<10}{r['mode']:<9}{r['sustained_fps']:>7.1f}{r['frames']:>7}"
-                     f"{r['frames_dropped']:>6}{r['windows']:>5}{r['windows_dropped']:>6}"
+        lines.append(f"{r['backend']:<12}{r['pose']:<10}{r['mode']:<9}{r['sustained_fps']:>7.1f}{_x_video(r):>8.2f}"
+                     f"{r['frames']:>7}{r['frames_dropped']:>6}{r['windows']:>5}{r['windows_dropped']:>6}"
                      f"{e2e['p50']:>9.1f}{e2e['p95']:>9.1f}{e2e['p99']:>9.1f}{send.get('p99', float('nan')):>9.3f}"
                      f"{cpu.get('p99', float('nan')):>9.3f}")
+    lines.append("x video: sustained fps / the video's fps (realtime runs cannot exceed 1); frames: frames processed, "
+                 "drop: frames skipped (newest wins); e2e: capture of the window's newest frame -> subscriber")
+    for r in report["results"]:
+        if r["frames"] and not r["windows"] and r.get("window"):
+            span = f" ({r['window'] / r['model_fps']:.1f} s at the model's {r['model_fps']:g} fps)" \
+                if r.get("model_fps") else ""
+            lines.append(f"no window was complete in {r['backend']} {r['pose']} {r['mode']}: the model takes "
+                         f"{r['window']} frames{span} per window and the run had {r['frames']} frames "
+                         "(raise --max-frames, or --loops for a short video)")
     for r in report["results"]:
         stages = {k: v for k, v in r["stages_ms"].items() if v["count"]}
         stages["end_to_end"] = r["end_to_end_ms"]
