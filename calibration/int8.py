@@ -121,6 +121,11 @@ def quantize_int8(src: str | Path, dst: str | Path, windows: np.ndarray, *, meth
         raise ValueError(f"quant_format must be 'qdq' or 'qoperator', got {quant_format!r}")
     calib = _method(method)
     extra = {"ActivationSymmetric": bool(symmetric_activations), "WeightSymmetric": True}
+    if quant_format == "qdq":
+        # Biases stay float: ONNX Runtime's default turns each Conv/Gemm bias into an INT32 initializer behind a
+        # DequantizeLinear, which TensorRT's ONNX parser rejects (its DequantizeLinear takes INT8/FP8/INT4/FP4 only);
+        # ONNX Runtime still fuses DQ-Conv-Q with a float bias into QLinearConv on the CPU.
+        extra["QuantizeBias"] = False
     if method == "percentile":
         extra["CalibPercentile"] = float(percentile)
     src, dst = Path(src), Path(dst)

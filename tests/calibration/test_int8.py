@@ -47,6 +47,9 @@ def test_int8_graph_has_qdq_nodes_and_per_channel_weight_scales(calibrated_dir):
     # activations: symmetric int8 (zero point 0), as TensorRT requires
     zps = [numpy_helper.to_array(inits[n.input[2]]) for n in graph.node if n.op_type == "QuantizeLinear"]
     assert all(z.dtype == np.int8 and not z.any() for z in zps)
+    # every DequantizeLinear dequantizes int8: TensorRT's ONNX parser refuses INT32 (ONNX Runtime's quantized biases)
+    dq_inputs = [inits[n.input[0]] for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits]
+    assert dq_inputs and all(i.data_type == onnx.TensorProto.INT8 for i in dq_inputs)
 
 
 def test_layers_reading_raw_coordinates_next_to_features_stay_float(calibrated_dir):
