@@ -138,13 +138,20 @@ def infer_reference_config(state_dict: Mapping[str, torch.Tensor], **overrides: 
     cfg["concat_original"] = down3 is not None and down3.shape[1] == w1 + c
     tk = next((v.shape[2] for k, v in sd.items() if re.match(r"backbone\.\d+\.tcn1\.conv\.weight$", k)), 9)
     cfg["temporal_kernel_size"] = int(tk)
-    _infer_attention(sd, cfg, all_layers)
+    _infer_attention(sd, cfg, all_layers, overrides.get("num_heads"))
     if not agcn:
         cfg["agcn_graph"] = "skeleton"  # irrelevant without adaptive GCNs; keep the intended default
-    cfg["input_norm"] = not _untouched(sd, "data_bn")  # use_data_bn off: the model-level BN was never updated
+    # use_data_bn off: in a trained model the model-level BN was then never updated
+    cfg["input_norm"] = not (_trained(sd) and _untouched(sd, "data_bn"))
     _infer_graph(sd, cfg, overrides)
     cfg.update(overrides)
     return STTRConfig.from_dict(cfg)
+
+
+def _trained(sd: Mapping[str, torch.Tensor]) -> bool:
+    """True when some batch-norm was updated in training: only then does a never-updated one mean an unused one
+    (in a checkpoint saved before training every BN is untouched)."""
+    return any(k.endswith("num_batches_tracked") and int(v) > 0 for k, v in sd.items())
 
 
 def _untouched(sd: Mapping[str, torch.Tensor], prefix: str) -> bool:
@@ -218,9 +225,25 @@ def _factor(dim: int, width: int) -> float:
     return f if int(width * f) == dim else (dim + 1e-6) / width
 
 
-def _infer_attention(sd: Mapping[str, torch.Tensor], cfg: dict[str, Any], all_layers: bool) -> None:
-    """Key/value factors, only-attention flags, more_channels, data normalisation, skip and relative length."""
-    heads = cfg["num_heads"]
+def _heads_from_relative(sd: Mapping[str, torch.Tensor]) -> int | None:
+    """Nh from a relative-position table: its width is the per-head key width, so Nh = key channels // width
+    (with more_channels too: key channels dk * Nh / n, width dk / n)."""
+    for k, table in sd.items():
+        m = re.match(r"(backbone\.\d+\.(?:gcn1\.attention_conv|tcn1))\.key_rel$", k)
+        if m and f"{m.group(1)}.qkv_conv.weight" in sd:
+            qkv, proj = sd[f"{m.group(1)}.qkv_conv.weight"], sd[f"{m.group(1)}.attn_out.weight"]
+            key_ch = (qkv.shape[0] - proj.shape[1]) // 2
+            if table.shape[-1] and key_ch % table.shape[-1] == 0:
+                return key_ch // table.shape[-1]
+    return None
+
+
+def _infer_attention(sd: Mapping[str, torch.Tensor], cfg: dict[str, Any], all_layers: bool,
+                     heads: int | None = None) -> None:
+    """Heads (given, or from a relative table), key/value factors, only-attention flags, more_channels, data
+    normalisation, skip and relative length."""
+    heads = heads or _heads_from_relative(sd) or cfg["num_heads"]
+    cfg["num_heads"] = heads
     for kind, prefix in (("spatial", "gcn1.attention_conv"), ("temporal", "tcn1")):
         pattern = rf"backbone\.(\d+)\.{prefix}\.qkv_conv\.weight$"
         unit = next((int(m.group(1)) for k in sd if (m := re.match(pattern, k))), None)
@@ -239,8 +262,13 @@ def _infer_attention(sd: Mapping[str, torch.Tensor], cfg: dict[str, Any], all_la
         if not only:
             cfg["value_factor"] = _factor(value_dim, cout)
         cfg["spatial_only_attention" if kind == "spatial" else "temporal_only_attention"] = only
+    trained = _trained(sd)
     if cfg["attention"] in ("temporal", "both"):
         cfg["attention_input_norm"] = any(re.search(r"\.tcn1\.data_bn\.", k) for k in sd)
+        # skip_conn off: the TSA's strided `down` (built anyway) was never run, so never updated
+        downs = sorted({m.group(1) for k in sd if (m := re.match(r"(backbone\.\d+\.tcn1\.down\.bn)\.", k))})
+        if trained and downs and all(_untouched(sd, d) for d in downs):
+            cfg["attention_skip"] = False
         rel = sorted((int(m.group(1)), v.shape[0]) for k, v in sd.items()
                      if (m := re.match(r"backbone\.(\d+)\.tcn1\.key_rel$", k)))
         stage_of = lambda i: 0 if i < (4 if all_layers else 3) else (1 if i < (7 if all_layers else 6) else 2)  # noqa
@@ -254,10 +282,9 @@ def _infer_attention(sd: Mapping[str, torch.Tensor], cfg: dict[str, Any], all_la
             blocks[1 if cfg["double_channel"] else 0] = (windowed[0][1] + 1) // 2
             cfg["window_blocks"] = tuple(blocks)
     elif cfg["attention"] == "spatial":
-        bn = [v for k, v in sd.items() if re.search(r"\.gcn1\.data_bn\.num_batches_tracked$", k)]
-        means = [v for k, v in sd.items() if re.search(r"\.gcn1\.data_bn\.running_mean$", k)]
-        untouched = bn and all(int(b) == 0 for b in bn) and all(bool((m == 0).all()) for m in means)
-        cfg["attention_input_norm"] = not untouched  # a BN never updated in training was never used
+        bns = sorted({m.group(1) for k in sd if (m := re.match(r"(backbone\.\d+\.gcn1\.data_bn)\.", k))})
+        # a BN never updated in training was never used (data_normalization off)
+        cfg["attention_input_norm"] = not (trained and bns and all(_untouched(sd, b) for b in bns))
 
 
 def _bn(src: str, dst: str) -> list[tuple[str, str]]:

@@ -32,6 +32,9 @@ CASES = {
     "gcn-local-bn": ("s-tr", {"gcn_local_bn": True}, 8),
     "graph-distance": ("t-tr", {"graph_mode": "distance"}, 8),
     "graph-uniform": ("st-gcn", {"graph_mode": "uniform", "gcn_local_bn": True}, 8),
+    "more-channels-4-heads": ("t-tr", {"more_channels": True, "num_heads": 4, "more_channels_divisor": 2}, 8),
+    "s-more-channels-16-heads": ("s-tr", {"more_channels": True, "num_heads": 16, "more_channels_divisor": 8,
+                                          "base_channels": 64}, 8),
     "graph-dld-kinetics": ("t-tr", {"graph_mode": "DLD", "layout": "openpose18", "num_joints": 18}, 8),
 }
 # what the keys cannot tell: given to the converter as overrides, as a user would

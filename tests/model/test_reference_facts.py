@@ -163,3 +163,36 @@ def test_checkpoints_without_num_batches_tracked_load():
     x = torch.randn(1, 3, 8, 25, 2)
     with torch.no_grad():
         assert torch.equal(converted(x), model(x))
+
+
+def test_heads_are_read_from_a_relative_table():
+    from sttr.model.convert import load_reference_checkpoint
+
+    for extra in ({}, {"more_channels": True, "more_channels_divisor": 2}):
+        model, sd = _reference_dict(preset("s-tr", relative=True, num_heads=4, base_channels=16, **extra))
+        converted = load_reference_checkpoint(sd)  # no num_heads given: key_rel is (V^2 - V, key width per head)
+        assert converted.config.num_heads == 4 and converted.config == model.config
+        x = torch.randn(1, 3, 4, 25, 2)
+        with torch.no_grad():
+            assert torch.equal(converted(x), model(x))
+
+
+def test_skip_conn_off_is_read_from_the_never_run_temporal_down():
+    from sttr.model.convert import load_reference_checkpoint
+
+    model, sd = _reference_dict(preset("t-tr", attention_skip=False, base_channels=8, num_heads=2))
+    assert int(sd["backbone.3.tcn1.down.bn.num_batches_tracked"]) == 0  # built by the reference, never run
+    assert load_reference_checkpoint(sd, num_heads=2).config.attention_skip is False
+    _, sd = _reference_dict(preset("t-tr", base_channels=8, num_heads=2))
+    assert load_reference_checkpoint(sd, num_heads=2).config.attention_skip is True
+
+
+def test_a_checkpoint_saved_before_training_keeps_the_yaml_flags():
+    # every batch-norm is untouched then, which says nothing about which ones the reference runs
+    from sttr.model.convert import load_reference_checkpoint
+    from ._reference_keys import to_reference
+
+    sd = to_reference(STTR(preset("t-tr", base_channels=8, num_heads=2)))
+    assert all(int(v) == 0 for k, v in sd.items() if k.endswith("num_batches_tracked"))
+    cfg = load_reference_checkpoint(sd, num_heads=2).config
+    assert cfg.input_norm and cfg.attention_skip and cfg.attention_input_norm
