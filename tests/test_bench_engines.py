@@ -113,3 +113,22 @@ def test_table_shows_devices_and_engines_left_out(eng):
     table = eng._table(report)
     assert "devices: torch-eager-fp32 cuda, tensorrt-fp16 cuda:0 H200" in table
     assert "not timed: torch-int8: no int8" in table
+
+
+def test_a_bundle_with_a_dynamic_time_axis_reads_windows_of_its_preprocess_window(eng, monkeypatch, tmp_path):
+    # spec.T is None there: `None // 4` was a TypeError before anything was timed
+    import sttr.calibration.calibration_data as calibration_data
+    import sttr.model.bundle as bundle_module
+
+    spec = types.SimpleNamespace(T=None, M=2, preprocess={"window": 32})
+    monkeypatch.setattr(bundle_module, "read_bundle", lambda path: types.SimpleNamespace(input=spec))
+    asked = {}
+
+    def load_windows(data, **kwargs):
+        asked.update(kwargs)
+        raise LookupError("stop here")
+    monkeypatch.setattr(calibration_data, "load_windows", load_windows)
+    args = types.SimpleNamespace(bundle=str(tmp_path), data="d", window=64)
+    with pytest.raises(LookupError):
+        eng.run(args)
+    assert asked["T"] == 32 and asked["stride"] == 8
