@@ -115,7 +115,7 @@ def attainable_gflops(device: torch.device, rounds: int = 12) -> float:
     x = torch.randn(8, 256, 64, 25, device=device).contiguous(memory_format=torch.channels_last)
     w = torch.randn(256, 256, 9, 1, device=device).contiguous(memory_format=torch.channels_last)
     flops = 2.0 * 8 * 256 * 256 * 9 * 64 * 25
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     best = float("inf")
     with torch.inference_mode():
         for i in range(rounds + 1):
@@ -176,7 +176,7 @@ def _models(name: str, ref_dir: Path | None, device: torch.device) -> tuple[STTR
 
 
 def bench_one(name: str, frames: int, args, device: torch.device) -> dict:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     load_before = os.getloadavg()
     model, ref = _models(name, args.reference_dir, device)
     cfg = model.config

@@ -59,12 +59,12 @@ def _step_speed(preset_name: str, device, *, batch: int, frames: int, persons: i
     for _ in range(warmup):
         step()
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)  # the timed device, not the current one (cuda:0)
     start = time.perf_counter()
     for _ in range(steps):
         step()
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)  # the timed device, not the current one (cuda:0)
     return batch * steps / (time.perf_counter() - start)
 
 
