@@ -27,7 +27,7 @@ from .export_onnx import Exporter, export_onnx
 from .fp16 import convert_to_fp16
 from .graph_form import export_form
 from .model_source import ModelSource, load_model_source
-from .parity import compare_logits, onnx_logits, torch_logits
+from .parity import compare_logits, float32_noise, onnx_logits, torch_logits
 from .single_person import P1_FILE, export_single_person, p1_key, supports_single_person, zero_other_persons
 
 __all__ = ["ExportOptions", "ParityError", "export_bundle", "tool_versions", "synthetic_windows", "check_parity"]
@@ -107,17 +107,39 @@ def synthetic_windows(n: int, C: int, T: int, V: int, M: int, seed: int = 0) -> 
 
 
 def check_parity(reference: np.ndarray, candidate: np.ndarray, labels, *, atol: float, rtol: float,
-                 what: str) -> dict[str, Any]:
-    """`compare_logits` plus a pass/fail against `atol + rtol * max|reference|` and full top-1 agreement."""
+                 what: str, noise: float | None = None) -> dict[str, Any]:
+    """`compare_logits` plus a pass/fail against `atol + rtol * max|reference|` (at least twice `noise`, PyTorch's
+    own float32 error on these windows, when given) and full top-1 agreement."""
     report = compare_logits(reference, candidate, labels)
     tol = atol + rtol * float(np.abs(reference).max())
+    if noise is not None:
+        report["float32_noise"] = noise
+        report["max_abs_logit"] = float(np.abs(reference).max())
+        tol = max(tol, 2.0 * noise)
     report["tolerance"] = tol
     report["passed"] = bool(report["max_abs_logit_diff"] <= tol and report["top1_agreement"] == 1.0)
     if not report["passed"]:
         raise ParityError(f"{what} does not match PyTorch: max |logit difference| {report['max_abs_logit_diff']:.3g} "
                           f"(tolerance {tol:.3g}), top-1 agreement {report['top1_agreement']:.4f} on {report['n']} "
-                          f"windows")
+                          f"windows" + (f" (PyTorch's own float32 error on them: {noise:.3g})" if noise else ""))
     return report
+
+
+def _parity(model, windows: np.ndarray, candidate: np.ndarray, labels, opts: ExportOptions,
+            what: str) -> dict[str, Any]:
+    """check_parity of an exported graph's logits against PyTorch's; when that fails, again with the tolerance
+    widened to PyTorch's own float32 error on these windows (ill-conditioned logits, e.g. an untrained model on
+    synthetic windows, where float32 rounding alone exceeds the fixed tolerance)."""
+    reference = torch_logits(model, windows)
+    try:
+        return check_parity(reference, candidate, labels, atol=opts.atol, rtol=opts.rtol, what=what)
+    except ParityError:
+        noise = float32_noise(model, windows, reference)
+        if noise is None:
+            raise
+        log.info("%s: PyTorch's own float32 error on these windows is %.3g; tolerance widened to twice that",
+                 what, noise)
+        return check_parity(reference, candidate, labels, atol=opts.atol, rtol=opts.rtol, what=what, noise=noise)
 
 
 def _input_spec(src: ModelSource, opts: ExportOptions) -> InputSpec:
@@ -255,9 +277,7 @@ def export_bundle(checkpoint: str | Path | None, out: str | Path, opts: ExportOp
         graph_model = export_form(src.model)
         export_info = export_onnx(graph_model, tmp / "model.onnx", example=windows[:2], opset=opts.opset,
                                   exporter=opts.exporter, dynamic_time=opts.dynamic_time)
-        ref = torch_logits(src.model, windows)
-        parity = check_parity(ref, onnx_logits(tmp / "model.onnx", windows), labels, atol=opts.atol,
-                              rtol=opts.rtol, what="model.onnx")
+        parity = _parity(src.model, windows, onnx_logits(tmp / "model.onnx", windows), labels, opts, "model.onnx")
         export_info["parity"] = {"data": data_name, **parity}
         models = {"fp32": "model.onnx"}
         if opts.single_person and supports_single_person(src.model, opts.dynamic_time):
@@ -298,8 +318,7 @@ def _export_p1(model, graph_model, tmp: Path, windows: np.ndarray, labels, opts:
     model on windows with slots 1.. zeroed."""
     one = zero_other_persons(windows)
     info = export_single_person(graph_model, tmp / P1_FILE, example=one[:2], opset=opts.opset, exporter=opts.exporter)
-    parity = check_parity(torch_logits(model, one), onnx_logits(tmp / P1_FILE, one), labels, atol=opts.atol,
-                          rtol=opts.rtol, what=P1_FILE)
+    parity = _parity(model, one, onnx_logits(tmp / P1_FILE, one), labels, opts, P1_FILE)
     return {"file": P1_FILE, "exporter": info["exporter"], "opset": info["opset"], "parity": parity}
 
 

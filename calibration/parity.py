@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["compare_logits", "onnx_logits", "torch_logits", "ort_session"]
+__all__ = ["compare_logits", "onnx_logits", "torch_logits", "ort_session", "float32_noise"]
 
 log = logging.getLogger(__name__)
 
@@ -74,3 +74,27 @@ def torch_logits(model, windows: np.ndarray, batch: int = 16) -> np.ndarray:
             x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch], dtype=np.float32))
             out.append(model(x).float().numpy())
     return np.concatenate(out)
+
+
+def float32_noise(model, windows: np.ndarray, reference: np.ndarray) -> float | None:
+    """max |float32 logits - float64 logits| of a torch `model` on `windows`: how far PyTorch itself is from exact.
+
+    A model whose logits are huge (untrained, or windows far from its training data) can be ill-conditioned enough
+    that float32 rounding alone moves them by more than a fixed tolerance; an export is then as good as PyTorch when
+    it differs by no more than PyTorch's own error. `reference` is the model's float32 logits. None when the model
+    cannot run in float64.
+    """
+    import copy
+
+    import torch
+
+    try:
+        exact = copy.deepcopy(model).double().eval()
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(windows), 16):
+                out.append(exact(torch.from_numpy(np.asarray(windows[i:i + 16], dtype=np.float64))).numpy())
+    except (RuntimeError, TypeError) as err:  # a module that insists on float32
+        log.debug("float64 copy of the model did not run: %s", err)
+        return None
+    return float(np.abs(np.concatenate(out) - np.asarray(reference, dtype=np.float64)).max())
