@@ -9,7 +9,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -63,24 +62,10 @@ def int_list(least: int) -> Callable[[str], list[int]]:
 
 def check_out(path: str | os.PathLike | None, flag: str = "--out") -> None:
     """ValueError naming `flag` when a report could not be written to `path` (checked before a run, so that its
-    results are not lost at the end): the folder must exist and take a new file (written atomically: a temporary
-    file in that folder, then renamed). None passes."""
-    if not path:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise ValueError(f"{flag}: {target} is a folder; expected a file name, e.g. {target / 'report.json'}")
-    folder = target.parent
-    if not folder.is_dir():
-        raise ValueError(f"{flag}: folder {folder} does not exist; create it or give another path")
-    try:  # what the final write does; os.access says yes to root on read-only or virtual file systems
-        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ValueError(f"{flag}: cannot write in {folder} ({exc.strerror or exc}); give another path") from None
-    if target.exists() and not os.access(target, os.W_OK):
-        raise ValueError(f"{flag}: {target} is not writable (permission denied); give another path")
+    results are not lost at the end); the live commands' check. None passes."""
+    from sttr.realtime.cli.output_path import check_output_path
+
+    check_output_path(None if path is None else str(path), flag)
 
 
 def write_report(path: str | os.PathLike, report: Any) -> None:

@@ -3,6 +3,7 @@ and its results lost."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,13 @@ def check_output_path(path: str | None, flag: str) -> None:
         raise ValueError(f"{flag}: {target} is a folder; expected a file name, e.g. {target / 'report.json'}")
     if not folder.is_dir():
         raise ValueError(f"{flag}: folder {folder} does not exist; create it or give another path")
-    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+    try:  # what the final write does; os.access says yes to root on read-only or virtual file systems (/proc)
+        fd, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{flag}: cannot write in {folder} ({exc.strerror or exc}); give another path") from None
+    if target.exists() and not os.access(target, os.W_OK):
         raise ValueError(f"{flag}: {target} is not writable (permission denied); give another path")
 
 
