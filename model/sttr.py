@@ -31,10 +31,17 @@ log = logging.getLogger(__name__)
 
 
 def _tracing() -> bool:
-    """True while tracing, exporting or compiling: skip data-dependent checks and shortcuts."""
+    """True while tracing, exporting, compiling or capturing a CUDA graph: skip data-dependent checks and shortcuts
+    (host syncs are illegal during a capture, and a graph would replay the branch taken at capture for every input)."""
     compiling = getattr(torch.compiler, "is_compiling", lambda: False)() or \
         getattr(torch.compiler, "is_exporting", lambda: False)()
-    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export() or compiling)
+    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export() or compiling
+                or _capturing())
+
+
+def _capturing() -> bool:
+    """True while the current CUDA stream is capturing a graph (torch.cuda.graph); False on CPU-only builds."""
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
 
 
 class STTRBlock(nn.Module):

@@ -4,8 +4,8 @@ In eval mode under no_grad, STTR checks its input (`bool(isfinite(x).all())`) an
 (`bool(present.all())`, `present.nonzero()`). Inside a CUDA graph capture those are host syncs, which CUDA refuses
 while a stream is capturing; and the engine captures on a zero window, so even a capture that went through would
 replay the "second person absent" shortcut for every later window. The CPU test below plays a capture (it makes
-`torch.cuda.is_current_stream_capturing()` say True and every host sync fail); it is expected to fail until
-`model/sttr.py` treats a capture like tracing (proposed patch in the GPU audit). The GPU test runs the real engine.
+`torch.cuda.is_current_stream_capturing()` say True and every host sync fail): `model/sttr.py` treats a capture
+like tracing. The GPU test runs the real engine.
 """
 from __future__ import annotations
 
@@ -32,8 +32,6 @@ def _windows(T: int = 16):
     return torch.zeros_like(two), one, two
 
 
-@pytest.mark.xfail(strict=False, reason="needs model/sttr.py to treat a CUDA graph capture like tracing "
-                                        "(patch proposed in the GPU audit report)")
 def test_forward_during_a_capture_makes_no_host_sync_and_computes_every_slot(monkeypatch):
     model = _nano()
     zeros, one, two = _windows()
