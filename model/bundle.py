@@ -99,8 +99,9 @@ class InputSpec:
                        layout=d.get("layout", "ntu25"), fps=None if d.get("fps") is None else float(d["fps"]),
                        preprocess=dict(d.get("preprocess") or {}))
         except (KeyError, TypeError, ValueError) as err:
-            raise BundleIntegrityError(f"bundle input spec {dict(d)!r} is malformed: {err!r}; expected C, T, V, M "
-                                       f"integers") from err
+            got = {k: d.get(k) for k in ("C", "T", "V", "M", "fps")} if isinstance(d, Mapping) else d
+            raise BundleIntegrityError(f"bundle input spec is malformed ({type(err).__name__}: {err}): expected C, V, "
+                                       f"M integers, T an integer or null, fps a number or null; got {got!r}") from err
 
     def differences(self, other: "InputSpec") -> list[str]:
         """Human-readable differences `field: bundle X, input Y` (T None or fps None on either side matches)."""
@@ -273,12 +274,17 @@ def read_bundle(bundle_dir: str | Path, *, verify: bool = True) -> BundleInfo:
 
     Raises:
         FileNotFoundError: the folder or its `bundle.json` does not exist.
-        BundleIntegrityError: unknown format, missing or unknown keys, a missing file or a changed file (names the
-            file and both hashes).
+        BundleIntegrityError: unknown format, missing or unknown keys, entries of the wrong type (labels that are
+            not one string per logit, a temperature that is not a positive number), a missing file or a changed
+            file (names the file and both hashes).
         BundleMismatchError: `input` (C, T, V, M) differs from a graph's input shape (names the axes).
     """
     root = Path(bundle_dir)
     path = root / BUNDLE_JSON
+    if root.is_file():
+        raise FileNotFoundError(f"{root} is a file; expected a bundle folder (one holding {BUNDLE_JSON}, made by "
+                                f"`sttr export`)" + (f": {root.parent}?" if (root.parent / BUNDLE_JSON).is_file()
+                                                      else ""))
     if not path.is_file():
         raise FileNotFoundError(f"{root} is not a bundle: {path} does not exist (make one with `sttr export`)")
     try:
@@ -292,11 +298,46 @@ def read_bundle(bundle_dir: str | Path, *, verify: bool = True) -> BundleInfo:
     missing = [k for k in _REQUIRED_KEYS if k not in data]
     if missing:
         raise BundleIntegrityError(f"{path}: missing key(s) {missing}")
+    _check_values(data, path)
     info = BundleInfo(root, data)
     if verify:
         _verify_files(info)
         _verify_graph_input(info)
     return info
+
+
+def _check_values(data: Mapping[str, Any], path: Path) -> None:
+    """BundleIntegrityError naming the first entry of bundle.json (which has no checksum of its own) whose type or
+    value is wrong: labels that do not match the logits, a temperature that is not a positive number (0 was read as
+    1.0 and a negative one turned the probabilities upside down), `models` or `files` of the wrong form."""
+    def bad(what: str, got: Any) -> BundleIntegrityError:
+        return BundleIntegrityError(f"{path}: {what}, got {got!r}"[:600])
+
+    if not isinstance(data["input"], Mapping):
+        raise bad("'input' must be a map (C, T, V, M, layout, fps, preprocess)", data["input"])
+    output = data["output"]
+    k = output.get("num_classes") if isinstance(output, Mapping) else None
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise bad("'output' must be a map with 'num_classes', a positive integer", output)
+    labels = data["labels"]
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise bad("'labels' must be a list of class names (strings)", labels)
+    if len(labels) != k:
+        raise BundleIntegrityError(f"{path}: {len(labels)} labels for {k} classes (output.num_classes); "
+                                   f"expected one label per logit")
+    temperature = data.get("temperature")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not math.isfinite(temperature) or temperature <= 0):
+        raise bad("'temperature' must be a positive number (or null for 1)", temperature)
+    models = data["models"]
+    if not isinstance(models, Mapping) or not all(isinstance(v, str) and v for v in models.values()):
+        raise bad("'models' must map each precision to a file name", models)
+    files = data["files"]
+    if not isinstance(files, Mapping):
+        raise bad("'files' must map each file name to {'sha256': ..., 'bytes': ...}", files)
+    for name, entry in files.items():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("sha256"), str):
+            raise bad(f"files[{name!r}] must be {{'sha256': ..., 'bytes': ...}}", entry)
 
 
 def _check_keys(data: Mapping[str, Any], path: Path) -> None:

@@ -97,6 +97,22 @@ def _backend_class(backend: str):
     raise ValueError(f"backend must be 'auto' or one of {BACKENDS}, got {backend!r}")
 
 
+def _options_of(cls) -> list[str]:
+    """Keyword options a backend class takes (beyond bundle and precision)."""
+    return [name for name, p in inspect.signature(cls.__init__).parameters.items()
+            if p.kind == p.KEYWORD_ONLY]
+
+
+def _check_options(opts: dict[str, Any], classes: list) -> None:
+    """TypeError naming options no backend in `classes` takes (with `auto`, a misspelt `thread=1` would otherwise be
+    dropped without a word) and the options they do take."""
+    known = sorted({name for cls in classes for name in _options_of(cls)})
+    unknown = sorted(k for k in opts if k not in known)
+    if unknown:
+        which = classes[0].backend if len(classes) == 1 else "any backend"
+        raise TypeError(f"unknown engine option(s) {unknown} for {which}; options: {', '.join(known)}")
+
+
 def open_engine(bundle_dir: str | Path | BundleInfo, backend: str = "auto", precision: str = "fp32", *,
                 input_spec: InputSpec | None = None, **opts: Any) -> Engine:
     """Open an engine over a bundle (verified on load: sha256 of every file, format, input spec).
@@ -116,11 +132,19 @@ def open_engine(bundle_dir: str | Path | BundleInfo, backend: str = "auto", prec
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if backend != "auto":
+        cls = _backend_class(backend)
+        _check_options(opts, [cls])
+    else:
+        _check_options(opts, [_backend_class(name) for name in BACKENDS])
+    if input_spec is not None and not isinstance(input_spec, InputSpec):
+        raise TypeError(f"input_spec must be an sttr.model.bundle.InputSpec (InputSpec.from_dict(d) makes one from "
+                        f"a dict), got {type(input_spec).__name__}")
     bundle = bundle_dir if isinstance(bundle_dir, BundleInfo) else read_bundle(bundle_dir)
     if input_spec is not None:
         bundle.check_input(input_spec)
     if backend != "auto":
-        return _backend_class(backend)(bundle, precision, **opts)
+        return cls(bundle, precision, **opts)
     order = auto_backend_order(bundle, precision)
     if not order:
         bundle.model_path(precision)  # raises naming the missing model when that is the reason

@@ -14,7 +14,7 @@ import numpy as np
 from sttr.model.bundle import PRECISIONS, BundleInfo, BundleMismatchError, InputSpec
 
 __all__ = ["Engine", "EngineInfo", "BACKENDS", "PRECISIONS", "softmax_with_temperature", "missing_dependency",
-           "first_person_only", "route_single_person"]
+           "first_person_only", "route_single_person", "check_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,15 @@ def missing_dependency(what: str, install: str, err: BaseException | None = None
     if err is not None:
         msg += f" ({type(err).__name__}: {err})"
     return ImportError(msg)
+
+
+def check_threads(threads: int | None) -> int | None:
+    """`threads` as an int (None or 0: the backend's default); ValueError for a negative or non-integer count."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+        raise ValueError(f"threads must be a positive integer (or None / 0 for the default), got {threads!r}")
+    return int(threads)
 
 
 def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -111,6 +120,7 @@ class Engine(abc.ABC):
         self.precision = precision
         self._spec = bundle.input
         self._temperature = bundle.temperature
+        self._closed = False
 
     @property
     @abc.abstractmethod
@@ -123,11 +133,29 @@ class Engine(abc.ABC):
                           model_file=model_file, details=details)
 
     def check_windows(self, windows: np.ndarray) -> np.ndarray:
-        """Validate (N, C, T, V, M) against the bundle; returns a C-contiguous float32 array."""
-        windows = np.asarray(windows)
+        """Validate (N, C, T, V, M) against the bundle; returns a C-contiguous float32 array.
+
+        Any real-number array (float64, integers, a non-contiguous view) or nested list is taken and converted;
+        complex, boolean, text or object values are refused (TypeError), as is a shape that does not fit the bundle
+        (BundleMismatchError naming the expected shape).
+        """
+        try:
+            windows = np.asarray(windows)
+        except ValueError as err:  # a ragged nested list
+            raise BundleMismatchError(f"expected windows (N, C, T, V, M) as one array, got a ragged sequence "
+                                      f"({err})") from None
         spec = self._spec
+        if windows.dtype.kind == "O":  # numbers held as Python objects (e.g. from pandas): take them if all are real
+            try:
+                windows = windows.astype(np.float32)
+            except (TypeError, ValueError):
+                pass
+        if windows.dtype.kind not in "fiu":
+            raise TypeError(f"expected windows of real numbers (float32), got dtype {windows.dtype}")
         if windows.ndim != 5:
-            raise BundleMismatchError(f"expected windows (N, C, T, V, M), got shape {windows.shape}")
+            hint = "; one window? add the batch axis: windows[None]" if windows.ndim == 4 else ""
+            raise BundleMismatchError(f"expected windows (N, C, T, V, M) = (N, {spec.C}, {spec.T or 'T'}, {spec.V}, "
+                                      f"{spec.M}), got shape {windows.shape}{hint}")
         expected = (spec.C, spec.T, spec.V, spec.M)
         got = windows.shape[1:]
         if any(e is not None and e != g for e, g in zip(expected, got)) or windows.shape[0] < 1:
@@ -136,8 +164,26 @@ class Engine(abc.ABC):
         return np.ascontiguousarray(windows, dtype=np.float32)
 
     def run(self, windows: np.ndarray) -> np.ndarray:
-        """Logits (N, K) float32 of windows (N, C, T, V, M) float32, normalised as the bundle's input spec says."""
-        return self._run(self.check_windows(windows))
+        """Logits (N, K) float32 of windows (N, C, T, V, M) float32, normalised as the bundle's input spec says.
+
+        A window holding NaN or infinity is not run: its row of logits is NaN (so are its `probabilities`) on every
+        backend and precision, and the other windows' rows are unaffected. (Run, an INT8 graph would quantize NaN
+        to a finite value and give a confident-looking answer.) Test rows with `np.isfinite(logits).all(axis=1)`.
+
+        Raises:
+            BundleMismatchError: a shape that does not fit the bundle. TypeError: non-real values.
+            RuntimeError: the engine was closed.
+        """
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; open a new engine with open_engine()")
+        x = self.check_windows(windows)
+        finite = np.isfinite(x).all(axis=(1, 2, 3, 4))
+        if finite.all():
+            return self._run(x)
+        out = np.full((len(x), self.bundle.num_classes), np.nan, dtype=np.float32)
+        if finite.any():
+            out[finite] = self._run(np.ascontiguousarray(x[finite]))
+        return out
 
     @abc.abstractmethod
     def _run(self, windows: np.ndarray) -> np.ndarray:
@@ -149,6 +195,8 @@ class Engine(abc.ABC):
 
     def warmup(self, batch: int = 1, iterations: int = 2) -> None:
         """Run zeros through the engine (first-call allocations, lazy initialisation)."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed; open a new engine with open_engine()")
         spec = self._spec
         T = spec.T or int(spec.preprocess.get("window") or 64)
         x = np.zeros((batch, spec.C, T, spec.V, spec.M), dtype=np.float32)
@@ -156,7 +204,12 @@ class Engine(abc.ABC):
             self._run(x)
 
     def close(self) -> None:
-        """Release the runtime's resources."""
+        """Release the runtime's resources; `run` afterwards raises RuntimeError. Closing twice is harmless."""
+        self._closed = True
+        self._close()
+
+    def _close(self) -> None:
+        """Backend resources to release (subclasses)."""
 
     def __enter__(self) -> "Engine":
         return self

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any, Sequence
 
 import numpy as np
 
 from sttr.model.bundle import BundleInfo
 
-from .base import Engine, EngineInfo, missing_dependency, route_single_person
+from .base import Engine, EngineInfo, check_threads, missing_dependency, route_single_person
 from .uint8_activations import uint8_activation_model
 
 __all__ = ["OnnxRuntimeEngine", "import_onnxruntime", "default_threads", "cuda_available"]
@@ -75,7 +76,7 @@ class OnnxRuntimeEngine(Engine):
         ort = import_onnxruntime()
         self.model_file = bundle.model_path(precision)
         self.p1_file = bundle.single_person_path(precision) if single_person else None
-        self.threads = int(threads or default_threads())
+        self.threads = check_threads(threads) or default_threads()
         self.spinning = bool(spinning)
         self.providers = list(providers) if providers is not None else self._providers(ort, device)
         self._uint8_forms: dict[Any, tuple[bytes, int] | None] = {}  # file -> its uint8-activation form
@@ -128,13 +129,13 @@ class OnnxRuntimeEngine(Engine):
         available = ort.get_available_providers()
         if device == "cpu":
             return ["CPUExecutionProvider"]
+        if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
         if device.startswith("cuda"):
             if "CUDAExecutionProvider" not in available:
                 raise missing_dependency("ONNX Runtime's CUDA execution provider", "pip install onnxruntime-gpu")
             index = int(device.split(":")[1]) if ":" in device else 0
             return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
-        if device != "auto":
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
         return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
 
     @property
@@ -147,7 +148,14 @@ class OnnxRuntimeEngine(Engine):
 
     def _session_run(self, sessions: "_Sessions", windows: np.ndarray) -> np.ndarray:
         session = sessions.batch1 if len(windows) == 1 and sessions.batch1 is not None else sessions.any
-        out = session.run([self.output_name], {self.input_name: windows})[0]
+        try:
+            out = session.run([self.output_name], {self.input_name: windows})[0]
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime's own exception classes (Fail, InvalidArgument, ...)
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:400]
+            hint = ("; this bundle takes any T the network can run: with temporal attention T must suit its strides "
+                    "(e.g. divisible by 4 with an odd number of joints)") if self._spec.T is None else ""
+            raise RuntimeError(f"ONNX Runtime could not run {sessions.path.name} of {self.bundle.root} on windows of "
+                               f"shape {windows.shape}{hint}: {first}") from err
         return np.asarray(out, dtype=np.float32)
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
@@ -155,7 +163,7 @@ class OnnxRuntimeEngine(Engine):
         return route_single_person(windows, lambda x: self._session_run(self.session, x),
                                    None if single is None else (lambda x: self._session_run(single, x)))
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.session = self.p1_session = None
 
 
@@ -163,6 +171,7 @@ class _Sessions:
     """One graph's sessions: `any` for every batch size, `batch1` (or None) with the batch dimension fixed to 1."""
 
     def __init__(self, engine: OnnxRuntimeEngine, ort, path, batch1: bool) -> None:
+        self.path = path
         self.any = engine._session(ort, path, engine._options(ort))
         self.batch1 = None
         dim = self.any.get_inputs()[0].shape[0]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 
 import numpy as np
 
 from sttr.model.bundle import BundleInfo, BundleMismatchError
 
-from .base import Engine, EngineInfo, missing_dependency
+from .base import Engine, EngineInfo, check_threads, missing_dependency
 
 __all__ = ["TorchEngine", "import_torch"]
 
@@ -59,9 +60,19 @@ class TorchEngine(Engine):
         if precision == "int8":
             raise ValueError("the torch backend runs fp32 or fp16 (on CUDA); use backend='onnxruntime' or "
                              "'tensorrt' for int8")
+        threads = check_threads(threads)
+        if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
         torch = import_torch()
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                raise RuntimeError(f"device {device!r}: this PyTorch ({torch.__version__}) sees no CUDA GPU; use "
+                                   f"device='cpu', or install a CUDA build of torch")
+            index = int(device.split(":")[1]) if ":" in device else 0
+            if index >= torch.cuda.device_count():
+                raise ValueError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA device(s)")
         self.device = torch.device(device)
         if precision == "fp16" and self.device.type != "cuda":
             raise ValueError("the torch backend runs fp16 only on CUDA; use fp32 on CPU")
@@ -108,6 +119,6 @@ class TorchEngine(Engine):
         with torch.no_grad():
             return self.model(x.to(self.device).to(self.dtype)).float().cpu().numpy()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._graph = None
         self.model = None
