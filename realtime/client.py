@@ -124,14 +124,41 @@ def parse_message(frames: Sequence[bytes], received_ns: int = 0) -> Prediction |
     return None
 
 
+def _check_timeout(timeout_s: Any) -> float | None:
+    """`timeout_s` as a float >= 0, or None (wait forever); ValueError otherwise."""
+    if timeout_s is None:
+        return None
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s >= 0:
+        raise ValueError(f"timeout_s must be a number of seconds >= 0, or None to wait forever; got {timeout_s!r}")
+    return float(timeout_s)
+
+
+def _topic_prefixes(topics: Any) -> list[bytes]:
+    """Topic prefixes as bytes: one str or bytes, or a sequence of them."""
+    items = [topics] if isinstance(topics, (str, bytes)) else topics
+    try:
+        items = list(items)
+    except TypeError:
+        raise TypeError(f"topics must be a topic prefix (str, e.g. 'pred.') or a list of them ('' for every "
+                        f"message), got {topics!r}") from None
+    out = []
+    for topic in items:
+        if not isinstance(topic, (str, bytes)):
+            raise TypeError(f"topics must be str (or bytes) prefixes such as 'pred.', 'pred.cam0', 'status.', got "
+                            f"{topic!r} in {topics!r}")
+        out.append(topic.encode() if isinstance(topic, str) else bytes(topic))
+    return out
+
+
 class Subscriber:
     """Connect to an sttr publisher and receive typed messages.
 
     Args:
         addr: the publisher's endpoint.
-        topics: topic prefixes to subscribe to (``"pred."`` all predictions, ``"pred.cam0"`` one stream,
-            ``"status."`` status messages, ``""`` everything).
-        timeout_s: default wait for ``recv`` and for iteration (None waits forever).
+        topics: topic prefixes to subscribe to, one or a list (``"pred."`` all predictions, ``"pred.cam0"`` one
+            stream, ``"status."`` status messages, ``""`` everything); str or bytes.
+        timeout_s: default wait in seconds for ``recv`` and for iteration (None waits forever); iteration ends
+            quietly after this long without a message, ``recv`` raises TimeoutError.
         strict: raise MessageError on a malformed message instead of logging and skipping it.
         rcvhwm: receive queue, in messages.
         context: a ``zmq.Context`` (the publisher's, for ``inproc://``); the global instance when None.
@@ -143,16 +170,21 @@ class Subscriber:
         zmq = require_zmq()
         self._zmq = zmq
         self.addr = check_address(addr)
-        self.timeout_s = timeout_s
+        self.timeout_s = _check_timeout(timeout_s)
+        prefixes = _topic_prefixes(topics)
         self.strict = strict
         self.invalid = 0
         ctx = context if context is not None else zmq.Context.instance()
         self._sock = ctx.socket(zmq.SUB)
-        self._sock.setsockopt(zmq.LINGER, 0)
-        self._sock.setsockopt(zmq.RCVHWM, int(rcvhwm))
-        for topic in [topics] if isinstance(topics, str) else topics:
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-        self._sock.connect(self.addr)
+        try:
+            self._sock.setsockopt(zmq.LINGER, 0)
+            self._sock.setsockopt(zmq.RCVHWM, int(rcvhwm))
+            for topic in prefixes:
+                self._sock.setsockopt(zmq.SUBSCRIBE, topic)
+            self._sock.connect(self.addr)
+        except BaseException:  # an unclosed socket would block the context's term() (and the program's exit)
+            self._sock.close(0)
+            raise
 
     def recv(self, timeout_s: float | None = None) -> Prediction | Status:
         """The next Prediction or Status.
@@ -164,7 +196,9 @@ class Subscriber:
             TimeoutError: nothing arrived in time.
             MessageError: a malformed message, with ``strict``.
         """
-        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        if self._sock.closed:
+            raise RuntimeError(f"this Subscriber to {self.addr} is closed; make a new one")
+        timeout_s = self.timeout_s if timeout_s is None else _check_timeout(timeout_s)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             wait_ms = None if deadline is None else max(int((deadline - time.monotonic()) * 1000), 0)

@@ -303,10 +303,10 @@ def decode(data: bytes) -> dict[str, Any]:
             payload = _msgpack().unpackb(data, raw=False)
         else:
             raise MessageError(f"payload is neither a JSON object nor a msgpack map (first byte 0x{first:02x})")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: JSON nested too deep
         if isinstance(exc, MessageError):
             raise
-        raise MessageError(f"undecodable payload: {exc}") from exc
+        raise MessageError(f"undecodable payload ({type(exc).__name__}: {str(exc)[:200] or 'no detail'})") from None
     if not isinstance(payload, dict):
         raise MessageError(f"payload must be a map, got {type(payload).__name__}")
     return payload
