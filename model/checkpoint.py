@@ -53,6 +53,8 @@ def save_checkpoint(path: str | Path, model: STTR, *, labels: list[str] | None =
         meta: Training metadata (dataset, split, epoch, metrics, ...), plain Python values only.
     """
     path = Path(path)
+    if isinstance(labels, (str, bytes)) or (labels is not None and not all(isinstance(x, str) for x in labels)):
+        raise TypeError(f"labels must be a list of class names (strings), got {labels!r}"[:300])
     labels = list(labels or [])
     if labels and len(labels) != model.config.num_classes:
         raise ValueError(f"expected {model.config.num_classes} labels (one per class), got {len(labels)}")

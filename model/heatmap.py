@@ -38,11 +38,35 @@ def attention_maps(model: STTR, sample: np.ndarray | torch.Tensor) -> list[np.nd
 
 def render_heatmap(weights: np.ndarray, path: str | Path, joints: list[str] | None = None, title: str = "",
                    size_px: int = 640) -> Path:
-    """Write one (V, V) map as a size_px x size_px PNG (viridis, joint names on the axes)."""
-    image = _figure_image(weights, joints, title, size_px)
+    """Write one (V, V) map as a size_px x size_px PNG (viridis, joint names on the axes).
+
+    `weights` is any (V, V) array of finite numbers (e.g. `attention_maps(...)[layer][person, t, head]`, or its mean
+    over frames and heads); the file's folder must exist.
+    """
+    weights = _check_map(weights)
+    if size_px < 1:
+        raise ValueError(f"image size must be at least 1 pixel, got {size_px}")
     path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    image = _figure_image(weights, joints, title, size_px)
     image.save(path)
     return path
+
+
+def _check_map(weights) -> np.ndarray:
+    """`weights` as a float (V, V) array; ValueError for another shape, non-numbers or NaN/inf."""
+    w = weights.detach().cpu().numpy() if isinstance(weights, torch.Tensor) else weights
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"expected an attention map (V, V) of numbers, got {type(weights).__name__} ({err})") from None
+    if w.ndim != 2 or w.shape[0] != w.shape[1] or w.shape[0] < 1:
+        hint = "; average or pick the leading axes first, e.g. maps[layer][person].mean((0, 1))" if w.ndim > 2 else ""
+        raise ValueError(f"expected one attention map (V, V), got shape {w.shape}{hint}")
+    if not np.isfinite(w).all():
+        raise ValueError("the attention map holds NaN or infinite values (was the input window finite?)")
+    return w
 
 
 def _figure_image(weights: np.ndarray, joints: list[str] | None, title: str, size_px: int):
@@ -79,6 +103,8 @@ def render_attention(model: STTR, sample: np.ndarray | torch.Tensor, out_dir: st
     out_dir = Path(out_dir)
     if size_px < 1:
         raise ValueError(f"image size must be at least 1 pixel, got {size_px}")
+    if gif and not (isinstance(fps, (int, float)) and fps > 0):
+        raise ValueError(f"gif fps must be a positive number, got {fps!r}")
     maps = attention_maps(model, sample)
     if not 0 <= person < maps[0].shape[0]:
         raise ValueError(f"person must be in [0, {maps[0].shape[0]}), got {person}")

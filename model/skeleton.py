@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -140,34 +141,53 @@ class Layout:
         for key in ("name", "joints", "center"):
             if key not in d:
                 raise ValueError(f"layout definition is missing {key!r}")
-        joints = [str(j) for j in d["joints"]]
+        where = f"layout {d['name']!r}"
 
-        def idx(x: Any) -> int:
+        def items(key: str, default: Any = ()) -> list:
+            value = d.get(key, default)
+            if isinstance(value, (str, bytes, Mapping, set, frozenset)) or not hasattr(value, "__len__"):
+                raise ValueError(f"{where}: {key!r} must be a list, got {value!r}")
+            return list(value)
+
+        joints = [str(j) for j in items("joints")]
+
+        def idx(x: Any, what: str, in_range: bool = False) -> int:
+            """A joint name or an integer index (a range check here only where `_validate` would come too late)."""
             if isinstance(x, str):
                 if x not in joints:
-                    raise ValueError(f"layout {d['name']!r}: unknown joint name {x!r}")
+                    raise ValueError(f"{where}: unknown joint name {x!r} in {what}; joints: {', '.join(joints)}")
                 return joints.index(x)
+            if isinstance(x, bool) or not isinstance(x, numbers.Integral) or (in_range and not 0 <= x < len(joints)):
+                root = " (or -1 / null for a root)" if what.startswith("parents") else ""
+                raise ValueError(f"{where}: {what} must be a joint name or an index in [0, {len(joints)}){root}, "
+                                 f"got {x!r}")
             return int(x)
 
+        def pairs(key: str) -> list[tuple[int, int]]:
+            out = []
+            for i, pair in enumerate(items(key)):
+                if isinstance(pair, (str, bytes, Mapping)) or not hasattr(pair, "__len__") or len(pair) != 2:
+                    raise ValueError(f"{where}: each entry of {key!r} must be a pair [a, b], got {pair!r} at {i}")
+                out.append((idx(pair[0], f"{key}[{i}]", True), idx(pair[1], f"{key}[{i}]", True)))
+            return out
+
         if "parents" in d and "edges" in d:
-            raise ValueError(f"layout {d['name']!r}: give either 'parents' or 'edges', not both")
+            raise ValueError(f"{where}: give either 'parents' or 'edges', not both")
         if "parents" in d:
-            parents = [-1 if p is None else idx(p) for p in d["parents"]]
+            parents = [-1 if p is None else idx(p, f"parents[{i}]") for i, p in enumerate(items("parents"))]
         elif "edges" in d:
             parents = [-1] * len(joints)
-            for child, parent in d["edges"]:
-                c = idx(child)
+            for c, p in pairs("edges"):
                 if parents[c] != -1:
-                    raise ValueError(f"layout {d['name']!r}: joint {joints[c]!r} has two parents; "
-                                     "edges must form a tree")
-                parents[c] = idx(parent)
+                    raise ValueError(f"{where}: joint {joints[c]!r} has two parents; edges must form a tree")
+                parents[c] = p
         else:
-            raise ValueError(f"layout {d['name']!r}: expected 'parents' or 'edges'")
+            raise ValueError(f"{where}: expected 'parents' or 'edges'")
         return cls(
-            name=str(d["name"]), joints=tuple(joints), parents=tuple(parents), center=idx(d["center"]),
-            channels=tuple(d.get("channels", ("x", "y", "z"))),
-            mirror=tuple((idx(a), idx(b)) for a, b in d.get("mirror", ())),
-            bone_parents=tuple(idx(p) for p in d.get("bone_parents", ())),
+            name=str(d["name"]), joints=tuple(joints), parents=tuple(parents), center=idx(d["center"], "center"),
+            channels=tuple(str(c) for c in items("channels", ("x", "y", "z"))),
+            mirror=tuple(pairs("mirror")),
+            bone_parents=tuple(idx(p, f"bone_parents[{i}]") for i, p in enumerate(items("bone_parents"))),
             description=str(d.get("description", "")),
         )
 
@@ -364,6 +384,8 @@ def get_layout(spec: str | Path | Layout | Mapping[str, Any]) -> Layout:
     if isinstance(spec, Mapping):
         return Layout.from_dict(spec)
     name = str(spec)
+    if name in LAYOUTS:  # a user layout registered as "MyHand" is found by that name, too
+        return LAYOUTS[name]
     key = _ALIASES.get(name.lower(), name.lower())
     if key in LAYOUTS:
         return LAYOUTS[key]
