@@ -46,9 +46,13 @@ def _gpu_visible() -> bool:
 
         try:
             err, count = _cudart().cudaGetDeviceCount()
-            return int(err) == 0 and count > 0
         except (ImportError, AttributeError):
             return True
+        if int(err) == 0:
+            return count > 0
+        # only cudaErrorNoDevice (100) says "no GPU"; any other error (e.g. cudaErrorInsufficientDriver: cuda-python
+        # 13 on a CUDA 12 driver) is cuda-python's problem, and torch's CUDA may still serve the engine
+        return int(err) != 100
     return True
 
 
@@ -158,7 +162,8 @@ def open_engine(bundle_dir: str | Path | BundleInfo, backend: str = "auto", prec
             engine = cls(bundle, precision, **{k: v for k, v in opts.items() if k in accepted})
             log.info("auto backend: %s", name)
             return engine
-        except (ImportError, RuntimeError) as err:
-            errors.append(f"{name}: {err}")
+        except Exception as err:  # noqa: BLE001 - auto tries the next backend whatever stopped this one (a
+            # TensorRT/pybind TypeError, torch's ValueError for fp16 without CUDA, ...); the reasons are reported
+            errors.append(f"{name}: {type(err).__name__}: {err}")
             log.warning("backend %s unavailable (%s); trying the next", name, err)
     raise RuntimeError(f"no backend could open {bundle.root} at {precision}: {'; '.join(errors)}")

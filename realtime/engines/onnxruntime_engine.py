@@ -87,6 +87,7 @@ class OnnxRuntimeEngine(Engine):
         self._uint8_forms.clear()  # the sessions hold their graphs
         self.input_name = self.session.any.get_inputs()[0].name
         self.output_name = self.session.any.get_outputs()[0].name
+        self._check_cuda_started(device if providers is None else None)
         log.info("onnxruntime engine %s%s on %s", self.model_file.name,
                  f" (+ {self.p1_file.name})" if self.p1_file else "", self.session.any.get_providers())
 
@@ -123,6 +124,20 @@ class OnnxRuntimeEngine(Engine):
                     log.debug("%s: %d int8 activation Q/DQ nodes given uint8 zero points", path.name, changed)
                     return session
         return ort.InferenceSession(str(path), opts, providers=self.providers)
+
+    def _check_cuda_started(self, device: str | None) -> None:
+        """onnxruntime-gpu lists the CUDA provider even where it cannot start (no CUDA 12 / cuDNN 9 libraries, no
+        GPU) and then runs on the CPU without an error: say so, and refuse when CUDA was asked for by name."""
+        wanted = any((p[0] if isinstance(p, tuple) else p) == "CUDAExecutionProvider" for p in self.providers)
+        active = self.session.any.get_providers()
+        if not wanted or (active and active[0] == "CUDAExecutionProvider"):
+            return
+        msg = ("ONNX Runtime's CUDA execution provider did not start (CUDA 12 / cuDNN 9 libraries missing, or no GPU); "
+               "install them, e.g. pip install nvidia-cudnn-cu12 and call onnxruntime.preload_dlls() first, or import "
+               "a CUDA build of torch before opening the engine")
+        if device is not None and device.startswith("cuda"):
+            raise RuntimeError(msg)
+        log.warning("%s; running on %s", msg, active)
 
     @staticmethod
     def _providers(ort, device: str) -> list[Any]:
