@@ -231,7 +231,15 @@ PRESETS["sttr-nano"] = PRESETS["nano"]
 
 
 def preset(name: str, **overrides: Any) -> STTRConfig:
-    """A named preset with some fields changed, e.g. `preset('t-tr', num_classes=120)`."""
+    """A named preset with some fields changed, e.g. `preset('t-tr', num_classes=120)`; a `layout` given without
+    `num_joints` brings its own joint count (`preset('nano', layout='openpose18')` has V = 18)."""
     if name not in PRESETS:
         raise KeyError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}")
+    if "layout" in overrides and "num_joints" not in overrides:
+        from .skeleton import get_layout
+
+        try:
+            overrides = {**overrides, "num_joints": get_layout(overrides["layout"]).num_joints}
+        except (KeyError, ValueError, TypeError):
+            pass  # an unknown layout: the config's own check names it
     return PRESETS[name].replace(**overrides)

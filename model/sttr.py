@@ -159,7 +159,9 @@ class STTR(nn.Module):
             t = (t - 1) // (block.residual.conv.stride[0] if block.residual is not None else 1) + 1
 
     # ------------------------------------------------------------------ forward
-    def _validate(self, x: torch.Tensor) -> None:
+    def _validate(self, x: torch.Tensor) -> torch.Tensor:
+        """The window checked (shape, dtype, finite values, a length the network takes) and in the weights' dtype
+        (float64 or float16 windows are converted, not refused with torch's 'expected scalar type' error)."""
         cfg = self.config
         if not isinstance(x, torch.Tensor) or x.dim() != 5:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
@@ -172,11 +174,15 @@ class STTR(nn.Module):
                 f"M={cfg.num_persons}), got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ValueError(f"STTR expects a floating-point window (float32), got {x.dtype}")
+        dtype = self.head.weight.dtype
+        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+            x = x.to(dtype)
         if _tracing():
-            return
+            return x
         if not bool(torch.isfinite(x).all()):
             raise ValueError("STTR input contains NaN or inf values; expected finite joint coordinates")
         self._check_length_cached(int(t))
+        return x
 
     def _check_length_cached(self, t: int) -> None:
         if t not in self._length_ok:
@@ -288,7 +294,7 @@ class STTR(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features (N, C_last): mean over joints, frames and persons (the classifier's input)."""
-        self._validate(x)
+        x = self._validate(x)
         return self._person_features(x).mean(dim=1)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
@@ -297,7 +303,7 @@ class STTR(nn.Module):
         With `return_attention=True` returns (logits, weights): weights is a list, one per spatial-attention
         unit, of (N, M, T, H, V, V) tensors (query joint i, key joint j; rows sum to 1).
         """
-        self._validate(x)
+        x = self._validate(x)
         if not return_attention:
             return self.head(self._person_features(x).mean(dim=1))
         units = [b.gcn for b in self.blocks if isinstance(b.gcn, SpatialAttention)]

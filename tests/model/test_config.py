@@ -33,6 +33,15 @@ def test_preset_overrides_and_unknown_preset():
         preset("no-such")
 
 
+def test_a_layout_brings_its_joint_count_unless_one_is_given():
+    assert preset("nano", layout="openpose18").num_joints == 18
+    assert preset("s-tr", layout="mediapipe33", num_classes=5).num_joints == 33
+    with pytest.raises(ValueError, match="has 18 joints but num_joints=25"):
+        preset("nano", layout="openpose18", num_joints=25)
+    with pytest.raises(ValueError, match="no-such-layout"):
+        preset("nano", layout="no-such-layout")
+
+
 @pytest.mark.parametrize("bad", [{"attention": "sideways"}, {"num_heads": 0}, {"dropout": 1.5},
                                  {"num_joints": 18}, {"layout": "no-such-layout"}, {"agcn_graph": "x"}])
 def test_invalid_values_raise(bad):

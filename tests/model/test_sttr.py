@@ -132,6 +132,17 @@ def test_nan_and_inf_are_refused():
         model(x)
 
 
+def test_windows_of_another_float_dtype_are_converted_to_the_weights_dtype():
+    """A float64 window (numpy's default) failed deep inside with "expected scalar type Double but found Float"."""
+    model = tiny("nano").eval()
+    x = window(model.config)
+    with torch.no_grad():
+        assert torch.equal(model(x.double()), model(x)) and model(x.double()).dtype == torch.float32
+        assert model.double()(x).dtype == torch.float64
+    with pytest.raises(ValueError, match="floating-point window"):
+        model(x.long())
+
+
 @pytest.mark.parametrize("t", [63, 62, 30])
 def test_temporal_attention_needs_t_divisible_by_4_for_odd_v(t):
     model = tiny("t-tr").eval()
