@@ -9,6 +9,7 @@ import datetime as _dt
 import importlib.metadata
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -159,8 +160,37 @@ def _input_spec(src: ModelSource, opts: ExportOptions) -> InputSpec:
             net.check_length(T)
     preprocess = dict(src.preprocess, window=T, persons=M)
     layout = preprocess.get("layout", cfg.layout)
+    rule = time_rule(src.networks) if opts.dynamic_time else None
     return InputSpec(C=src.in_channels, T=None if opts.dynamic_time else T, V=cfg.num_joints, M=M, layout=layout,
-                     fps=preprocess.get("fps"), preprocess=preprocess)
+                     fps=preprocess.get("fps"), preprocess=preprocess, T_rule=rule)
+
+
+def time_rule(networks, longest: int = 1024) -> dict[str, int]:
+    """The window lengths the networks all take, as bundle.json's `T_rule` ({"min", "multiple"}) for a dynamic-T
+    graph. ValueError when they are not of that form (relative temporal positions take one T only, windowed
+    attention needs multiples of its blocks at several depths): such a network is exported with a fixed --window."""
+    def fits(t: int) -> bool:
+        try:
+            for net in networks:
+                if hasattr(net, "check_length"):
+                    net.check_length(t)
+        except ValueError:
+            return False
+        return True
+
+    valid = [t for t in range(1, longest + 1) if fits(t)]
+    if not valid:
+        raise ValueError(f"--dynamic-time: the network takes no window length up to {longest} frames")
+    low = valid[0]
+    if len(valid) == 1:
+        raise ValueError(f"--dynamic-time: the network takes windows of exactly T={low} frames (relative temporal "
+                         f"positions); export it with --window {low}")
+    step = math.gcd(*[t - low for t in valid[1:]])
+    if valid != list(range(low, longest + 1, step)):
+        shown = ", ".join(map(str, valid[:6])) + (", ..." if len(valid) > 6 else "")
+        raise ValueError(f"--dynamic-time: the network takes only some window lengths ({shown}), not a simple "
+                         f"rule; export it with a fixed --window")
+    return {"min": low, "multiple": step}
 
 
 def _parity_windows(spec: InputSpec, T: int, opts: ExportOptions) -> tuple[np.ndarray, np.ndarray | None, str]:

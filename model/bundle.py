@@ -75,6 +75,8 @@ class InputSpec:
         layout: Layout name (e.g. `ntu25`) or a layout dict for user layouts.
         fps: Frame rate the model was trained at, or None when unknown.
         preprocess: The checkpoint's `PreprocessSpec.to_dict()` (what was applied to the raw window).
+        T_rule: With T None, the lengths the network takes: `{"min": a, "multiple": b}` = every T >= a with
+            T - a divisible by b (T-TR with an odd number of joints: {"min": 4, "multiple": 4}); None: any T.
     """
 
     C: int
@@ -84,12 +86,40 @@ class InputSpec:
     layout: str | dict = "ntu25"
     fps: float | None = None
     preprocess: dict = field(default_factory=dict)
+    T_rule: dict | None = None
+
+    def time_problem(self, t: int) -> str | None:
+        """Why a window of `t` frames does not fit (None when it does)."""
+        if self.T is not None:
+            return None if t == self.T else f"T must be {self.T}, got {t}"
+        if not self.T_rule:
+            return None
+        low, step = int(self.T_rule["min"]), int(self.T_rule["multiple"])
+        if t >= low and (t - low) % step == 0:
+            return None
+        return f"T must be {self.describe_t()}, got {t}"
+
+    def describe_t(self) -> str:
+        """The lengths this input takes, in words."""
+        if self.T is not None:
+            return str(self.T)
+        if not self.T_rule:
+            return "any T >= 1"
+        low, step = int(self.T_rule["min"]), int(self.T_rule["multiple"])
+        if step == 1:
+            return f"any T >= {low}"
+        if low % step:
+            return f"{low} + a multiple of {step}"
+        return f"a multiple of {step}" + (f" (at least {low})" if low != step else "")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (the `input` entry of `bundle.json`)."""
-        return {"name": "x", "dtype": "float32", "shape": ["N", self.C, self.T if self.T else "T", self.V, self.M],
-                "C": self.C, "T": self.T, "V": self.V, "M": self.M, "layout": self.layout, "fps": self.fps,
-                "preprocess": dict(self.preprocess)}
+        out = {"name": "x", "dtype": "float32", "shape": ["N", self.C, self.T if self.T else "T", self.V, self.M],
+               "C": self.C, "T": self.T, "V": self.V, "M": self.M, "layout": self.layout, "fps": self.fps,
+               "preprocess": dict(self.preprocess)}
+        if self.T is None and self.T_rule:
+            out["T_rule"] = dict(self.T_rule)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "InputSpec":
@@ -97,7 +127,7 @@ class InputSpec:
         try:
             return cls(C=int(d["C"]), T=None if d.get("T") is None else int(d["T"]), V=int(d["V"]), M=int(d["M"]),
                        layout=d.get("layout", "ntu25"), fps=None if d.get("fps") is None else float(d["fps"]),
-                       preprocess=dict(d.get("preprocess") or {}))
+                       preprocess=dict(d.get("preprocess") or {}), T_rule=_t_rule(d.get("T_rule")))
         except (KeyError, TypeError, ValueError) as err:
             got = {k: d.get(k) for k in ("C", "T", "V", "M", "fps")} if isinstance(d, Mapping) else d
             raise BundleIntegrityError(f"bundle input spec is malformed ({type(err).__name__}: {err}): expected C, V, "
@@ -111,6 +141,8 @@ class InputSpec:
                 out.append(f"{name}: bundle expects {getattr(self, name)}, input has {getattr(other, name)}")
         if self.T is not None and other.T is not None and self.T != other.T:
             out.append(f"T: bundle expects {self.T} frames, input has {other.T}")
+        elif self.T is None and other.T is not None and self.time_problem(other.T):
+            out.append(f"T: bundle takes {self.describe_t()} frames (its network's strides), input has {other.T}")
         if _layout_key(self.layout) != _layout_key(other.layout):
             out.append(f"layout: bundle expects {_layout_name(self.layout)!r}, "
                        f"input has {_layout_name(other.layout)!r}")
@@ -122,6 +154,16 @@ class InputSpec:
                 if _normalise(mine) != _normalise(theirs):
                     out.append(f"preprocess.{key}: bundle expects {mine!r}, input has {theirs!r}")
         return out
+
+
+def _t_rule(value: Any) -> dict | None:
+    """`T_rule` of bundle.json checked: None, or {"min": int >= 1, "multiple": int >= 1}."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != {"min", "multiple"} or \
+            not all(isinstance(value[k], int) and not isinstance(value[k], bool) and value[k] >= 1 for k in value):
+        raise ValueError(f"T_rule must be {{'min': int >= 1, 'multiple': int >= 1}}, got {value!r}")
+    return {"min": int(value["min"]), "multiple": int(value["multiple"])}
 
 
 def _normalise(value: Any) -> Any:

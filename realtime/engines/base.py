@@ -161,6 +161,9 @@ class Engine(abc.ABC):
         if any(e is not None and e != g for e, g in zip(expected, got)) or windows.shape[0] < 1:
             raise BundleMismatchError(f"expected windows (N >= 1, C={spec.C}, T={spec.T or 'any'}, V={spec.V}, "
                                       f"M={spec.M}) for bundle {self.bundle.root}, got shape {windows.shape}")
+        if spec.time_problem(got[1]):  # a dynamic-T graph whose network needs T to suit its strides
+            raise BundleMismatchError(f"bundle {self.bundle.root} takes windows of {spec.describe_t()} frames (its "
+                                      f"network's strides), got shape {windows.shape}")
         return np.ascontiguousarray(windows, dtype=np.float32)
 
     def run(self, windows: np.ndarray) -> np.ndarray:

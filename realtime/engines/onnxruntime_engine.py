@@ -167,8 +167,7 @@ class OnnxRuntimeEngine(Engine):
             out = session.run([self.output_name], {self.input_name: windows})[0]
         except Exception as err:  # noqa: BLE001 - ONNX Runtime's own exception classes (Fail, InvalidArgument, ...)
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:400]
-            hint = ("; this bundle takes any T the network can run: with temporal attention T must suit its strides "
-                    "(e.g. divisible by 4 with an odd number of joints)") if self._spec.T is None else ""
+            hint = f"; this bundle takes windows of {self._spec.describe_t()} frames" if self._spec.T is None else ""
             raise RuntimeError(f"ONNX Runtime could not run {sessions.path.name} of {self.bundle.root} on windows of "
                                f"shape {windows.shape}{hint}: {first}") from err
         return np.asarray(out, dtype=np.float32)

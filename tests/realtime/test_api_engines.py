@@ -149,6 +149,6 @@ def test_a_dynamic_t_graph_fed_a_t_it_cannot_take_names_the_shape_and_t(tmp_path
     _write_bundle(tmp_path, InputSpec(C=C, T=None, V=V, M=M, layout="ntu25"), {"fp32": "model.onnx"})
     engine = open_engine(tmp_path, "onnxruntime", threads=1)
     assert engine.run(np.ones((1, C, 16, V, M), np.float32)).shape == (1, K)
-    with pytest.raises(RuntimeError, match=r"windows of shape \(1, 3, 18, 25, 2\); this bundle takes any T"):
+    with pytest.raises(RuntimeError, match=r"windows of shape \(1, 3, 18, 25, 2\); this bundle takes windows of any T"):
         engine.run(np.ones((1, C, 18, V, M), np.float32))
     assert json.loads((tmp_path / "bundle.json").read_text())["input"]["T"] is None
