@@ -87,6 +87,7 @@ class OnnxRuntimeEngine(Engine):
         self._uint8_forms.clear()  # the sessions hold their graphs
         self.input_name = self.session.any.get_inputs()[0].name
         self.output_name = self.session.any.get_outputs()[0].name
+        self.active_providers = self.session.any.get_providers()  # kept for `info` after close()
         self._check_cuda_started(device if providers is None else None)
         log.info("onnxruntime engine %s%s on %s", self.model_file.name,
                  f" (+ {self.p1_file.name})" if self.p1_file else "", self.session.any.get_providers())
@@ -129,7 +130,7 @@ class OnnxRuntimeEngine(Engine):
         """onnxruntime-gpu lists the CUDA provider even where it cannot start (no CUDA 12 / cuDNN 9 libraries, no
         GPU) and then runs on the CPU without an error: say so, and refuse when CUDA was asked for by name."""
         wanted = any((p[0] if isinstance(p, tuple) else p) == "CUDAExecutionProvider" for p in self.providers)
-        active = self.session.any.get_providers()
+        active = self.active_providers
         if not wanted or (active and active[0] == "CUDAExecutionProvider"):
             return
         msg = ("ONNX Runtime's CUDA execution provider did not start (CUDA 12 / cuDNN 9 libraries missing, or no GPU); "
@@ -155,7 +156,7 @@ class OnnxRuntimeEngine(Engine):
 
     @property
     def info(self) -> EngineInfo:
-        active = self.session.any.get_providers()
+        active = self.active_providers
         device = "cuda" if active and active[0] == "CUDAExecutionProvider" else "cpu"
         return self._info(device, self.model_file.name, providers=active, intra_op_threads=self.threads,
                           spinning=self.spinning, single_person_file=self.p1_file.name if self.p1_file else None,

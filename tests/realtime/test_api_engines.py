@@ -98,6 +98,7 @@ def test_a_closed_engine_says_so(tiny_bundle):
         with pytest.raises(RuntimeError, match="is closed"):
             call()
     engine.close()  # twice is harmless
+    assert engine.info.backend == "onnxruntime"  # what ran is still told (the sessions are gone)
 
 
 @pytest.mark.parametrize("backend", ["auto", "onnxruntime"])
