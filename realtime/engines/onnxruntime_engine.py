@@ -88,6 +88,7 @@ class OnnxRuntimeEngine(Engine):
         self.input_name = self.session.any.get_inputs()[0].name
         self.output_name = self.session.any.get_outputs()[0].name
         self.active_providers = self.session.any.get_providers()  # kept for `info` after close()
+        self._batch1 = self.session.batch1 is not None
         self._check_cuda_started(device if providers is None else None)
         log.info("onnxruntime engine %s%s on %s", self.model_file.name,
                  f" (+ {self.p1_file.name})" if self.p1_file else "", self.session.any.get_providers())
@@ -160,7 +161,7 @@ class OnnxRuntimeEngine(Engine):
         device = "cuda" if active and active[0] == "CUDAExecutionProvider" else "cpu"
         return self._info(device, self.model_file.name, providers=active, intra_op_threads=self.threads,
                           spinning=self.spinning, single_person_file=self.p1_file.name if self.p1_file else None,
-                          batch1_session=self.session.batch1 is not None)
+                          batch1_session=self._batch1)
 
     def _session_run(self, sessions: "_Sessions", windows: np.ndarray) -> np.ndarray:
         session = sessions.batch1 if len(windows) == 1 and sessions.batch1 is not None else sessions.any
