@@ -107,7 +107,8 @@ class OptimConfig:
         epochs: Total epochs.
         schedule: "step" (x gamma at each milestone) or "cosine" (to 0 at the last epoch).
         milestones: Epochs (0-based, the epoch from which the decay applies) for the step schedule.
-        gamma: Step decay factor (a true factor, not the base lr: spec §9 bug 4).
+        gamma: Step decay factor (a true factor, not the base lr: spec §9 bug 4). The reference decays by its base
+            lr, which is the same at lr 0.1 (every paper config); to reproduce it at another lr, set gamma = lr.
         warmup_epochs: Linear warm-up from lr / (warmup_epochs + 1), 0 disables.
         accumulate: Gradient accumulation steps per optimiser step.
         clip_grad_norm: Clip the gradient norm to this value; None disables.
