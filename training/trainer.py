@@ -292,6 +292,7 @@ class Trainer:
         show = cfg.progress and self.dist.is_main
         bar = progress(loader, total=len(loader), desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", enabled=show)
         self.optimizer.zero_grad(set_to_none=True)
+        full_groups = len(loader) // acc_steps * acc_steps  # steps in complete accumulation groups
         for step, (x, y, _) in enumerate(bar):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             sync = (step + 1) % acc_steps == 0 or step + 1 == len(loader)
@@ -300,8 +301,9 @@ class Trainer:
                 loss = self.criterion(logits.float(), y)
             if not all_true(bool(torch.isfinite(loss).item()), self.device):
                 raise self._diverged(epoch, step, loss)
-            with self._no_sync(not sync):
-                self.scaler.scale(loss / acc_steps).backward()
+            group = acc_steps if step < full_groups else len(loader) - full_groups  # a shorter last group
+            with self._no_sync(not sync):  # the mean over the group's batches, as one big batch would give
+                self.scaler.scale(loss / group).backward()
             if sync:
                 self._optimizer_step()
             total_loss += loss.item() * len(y)

@@ -174,3 +174,25 @@ def test_the_checkpoint_says_the_window_the_model_was_trained_at(root, tmp_path)
     Trainer(cfg).fit(max_epochs=1)
     ckpt = load_checkpoint(tmp_path / "best.pt")
     assert ckpt.preprocess["window"] == ckpt.meta["window"] == 4
+
+
+def test_a_shorter_last_accumulation_group_is_averaged_over_its_own_batches(root, tmp_path):
+    """accumulate=3 over 2 batches: the only group holds two batches, whose mean loss must count whole (each was
+    divided by 3, as if a third batch of zero loss had joined; the reference divides by the group's real size)."""
+    trainer = Trainer(_cfg(root, tmp_path / "w", optim__epochs=1, optim__accumulate=3))
+    raw, scaled = [], []
+    criterion, scale = trainer.criterion, trainer.scaler.scale
+
+    def recording_criterion(logits, y):
+        loss = criterion(logits, y)
+        raw.append(float(loss))
+        return loss
+
+    def recording_scale(value):
+        scaled.append(float(value))
+        return scale(value)
+
+    trainer.criterion, trainer.scaler.scale = recording_criterion, recording_scale
+    trainer.train_epoch(0)
+    assert len(raw) == 2, "the fixture should give two training batches"
+    assert [round(r / s) for r, s in zip(raw, scaled)] == [2, 2]
