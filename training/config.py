@@ -52,6 +52,9 @@ class DataConfig:
         mmap: Memory-map the data file instead of reading it into memory.
         window: Frames fed to the network; None keeps the dataset's T. Training crops/pads to it (see augment),
             evaluation resizes the valid frames to it.
+        test_window: Frames of the validation and test windows (and of exported/live windows); None: `window`, or
+            with `augment.random_window` the whole clip as generated (random crops keep the frame rate, so resizing
+            clips to the crop length would evaluate at another rate; the reference tests Kinetics on all 300).
     """
 
     root: str = ""
@@ -64,6 +67,7 @@ class DataConfig:
     num_workers: int = 2
     mmap: bool = True
     window: int | None = None
+    test_window: int | None = None
 
 
 @dataclass
@@ -203,8 +207,10 @@ class TrainConfig:
                              f"got {self.device!r}")
         if not isinstance(self.model.get("preset", ""), str):
             raise ValueError("config key 'model.preset' must be a preset name")
-        if self.data.window is not None and self.data.window < 1:
-            raise ValueError(f"config key 'data.window' must be a positive frame count, got {self.data.window}")
+        for key in ("window", "test_window"):
+            value = getattr(self.data, key)
+            if value is not None and value < 1:
+                raise ValueError(f"config key 'data.{key}' must be a positive frame count, got {value}")
         self._check_model_keys()
 
     def _check_model_keys(self) -> None:

@@ -196,3 +196,24 @@ def test_a_shorter_last_accumulation_group_is_averaged_over_its_own_batches(root
     trainer.train_epoch(0)
     assert len(raw) == 2, "the fixture should give two training batches"
     assert [round(r / s) for r, s in zip(raw, scaled)] == [2, 2]
+
+
+def test_random_crops_are_evaluated_on_whole_clips_at_their_own_frame_rate(tmp_path):
+    """Training on random 8-frame crops of 16-frame clips (Kinetics: 150 of 300) keeps the frame rate; validation,
+    test and the checkpoint's live window squeezed each clip into 8 frames (half the rate). Now they take the whole
+    clip, as the reference tests Kinetics, unless data.test_window says otherwise."""
+    from sttr.model.checkpoint import load_checkpoint
+
+    data = make_dataset(tmp_path / "ds", layout="natops8", n_train=12, n_test=6, T=16, M=1, subjects=3)
+    for test_window, frames in ((None, 16), (8, 8)):
+        work = tmp_path / f"w{test_window}"
+        cfg = _cfg(data, work, optim__epochs=1, data__window=8, data__test_window=test_window,
+                   augment__random_window=True, augment__crop=[])
+        trainer = Trainer(cfg)
+        assert trainer.val_set.shape[1] == frames
+        trainer.fit()
+        ckpt = load_checkpoint(work / "best.pt")
+        generated = trainer.train_set.meta.preprocess
+        assert ckpt.meta["window"] == ckpt.preprocess["window"] == frames
+        if generated.get("fps"):
+            assert ckpt.preprocess["fps"] == pytest.approx(generated["fps"] * frames / 16)
