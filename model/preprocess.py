@@ -233,8 +233,13 @@ def _legacy_rotate(s: np.ndarray, coords: list[int], pair: tuple[int, int], targ
         if person.sum() == 0:
             continue
         frames = person.reshape(len(person), -1).sum(-1) != 0
-        xyz = person[frames][..., coords].astype(np.float64)
-        person[np.ix_(frames, np.arange(person.shape[1]), coords)] = (xyz @ rot.T).astype(s.dtype)
+        xyz = np.ascontiguousarray(person[frames][..., coords], dtype=np.float64).reshape(-1, 3)
+        # The reference rotates joint by joint (np.dot(matrix, joint)); one matrix-vector product per output axis
+        # sums in the same order, whereas `xyz @ rot.T` (a matrix product) may not: its last-bit differences
+        # survive the float32 cast where a coordinate nearly cancels (the spine after the z rotation).
+        rotated = np.stack([np.dot(xyz, rot[i]) for i in range(3)], axis=-1)
+        person[np.ix_(frames, np.arange(person.shape[1]), coords)] = \
+            rotated.reshape(int(frames.sum()), person.shape[1], 3).astype(s.dtype)
 
 
 def _legacy_sample(s: np.ndarray, layout: Layout, center: int, zaxis, xaxis, pad: bool) -> np.ndarray:

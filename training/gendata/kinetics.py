@@ -71,6 +71,10 @@ def kinetics_window(joints: np.ndarray, persons_in: int = 5, persons_out: int = 
     `person_order`: `score` sorts the persons of each frame by their summed score (the reference; identities may
     swap between frames); `track` links persons across frames (`track_people`) and keeps the tracks with the
     largest total score.
+
+    The arithmetic (x - 0.5, the score sums that order the persons) is done in float64 and rounded to float32 once
+    at the end, as the reference does: pass float64 joints (`read_kinetics_video(path, np.float64)`) to get its
+    numbers bit for bit (float32 joints were rounded once already: x - 0.5 could differ by 1 ulp).
     """
     if person_order not in ("score", "track"):
         raise ValueError(f"person_order must be 'score' or 'track', got {person_order!r}")
@@ -79,24 +83,24 @@ def kinetics_window(joints: np.ndarray, persons_in: int = 5, persons_out: int = 
         joints = track_people(joints)
     frames, people, num_joints, _ = joints.shape
     slots = max(people, persons_out) if person_order == "track" else persons_in
-    data = np.zeros((3, frames, num_joints, slots), dtype=np.float32)
+    data = np.zeros((3, frames, num_joints, slots), dtype=np.float64)
     data[:, :, :, :people] = joints.transpose(3, 0, 2, 1)
     data[0:2] -= 0.5
     data[1] = -data[1]
     data[0:2][:, data[2] == 0] = 0
     if person_order == "track":
         order = np.argsort(-data[2].sum(axis=(0, 1)), kind="stable")[:persons_out]
-        return np.ascontiguousarray(data[..., order])
+        return np.ascontiguousarray(data[..., order], dtype=np.float32)
     order = np.argsort(-data[2].sum(axis=1), axis=1, kind="stable")  # (T, persons_in), per frame
     data = np.take_along_axis(data, order[None, :, None, :], axis=3)
-    return np.ascontiguousarray(data[..., :persons_out])
+    return np.ascontiguousarray(data[..., :persons_out], dtype=np.float32)
 
 
 def load_kinetics_sample(task: SampleTask, persons: int = 2, persons_in: int = 5,
                          person_order: str = "score") -> np.ndarray:
     """Raw window (3, T, 18, persons) of one per-video JSON file (T = 1 for a video without frames)."""
-    video = read_kinetics_video(task.path)
-    joints = video.joints if len(video.joints) else np.zeros((1, 0, 18, 3), np.float32)
+    video = read_kinetics_video(task.path, np.float64)  # one rounding to float32, in kinetics_window
+    joints = video.joints if len(video.joints) else np.zeros((1, 0, 18, 3), np.float64)
     return kinetics_window(joints, persons_in, persons, person_order)
 
 

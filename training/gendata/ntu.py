@@ -77,17 +77,21 @@ def plan_ntu(raw_dirs: list[Path], dataset: str, benchmark: str, missing: set[st
     return plan
 
 
-def load_ntu_sample(task: SampleTask, persons: int = 2, max_slots: int | None = 4) -> np.ndarray:
+def load_ntu_sample(task: SampleTask, persons: int = 2, max_slots: int | None = 4,
+                    legacy: bool = False) -> np.ndarray:
     """Raw window (3, F, 25, persons) float32 of one file: the bodies with the largest motion energy.
+
+    The energies are computed on the file's float64 values, as the reference; `legacy`: empty frames as the
+    reference tells them (`select_bodies`).
 
     Raises:
         SkeletonFormatError: a truncated or malformed file.
         ValueError: a file without any body.
     """
-    skeleton = read_skeleton(task.path)
+    skeleton = read_skeleton(task.path, dtype=np.float64)
     if skeleton.num_frames == 0 or not np.any(skeleton.joints):
         raise ValueError(f"{task.path}: no body in any of its {skeleton.num_frames} frames")
-    bodies = select_bodies(skeleton.joints, persons, max_slots)  # (F, M, V, C)
+    bodies = select_bodies(skeleton.joints, persons, max_slots, legacy)  # (F, M, V, C) float32
     return np.ascontiguousarray(bodies.transpose(3, 0, 2, 1))
 
 
@@ -138,7 +142,8 @@ def generate_ntu(raw_dirs: list[Path], out: Path, dataset: str, benchmark: str, 
     if plan.num_files == 0:
         raise FileNotFoundError(f"no {dataset} .skeleton files found under {', '.join(map(str, raw_dirs))}")
     names = _class_names(label_names, dataset)
-    loader = functools.partial(load_ntu_sample, persons=spec.persons, max_slots=max_slots)
+    loader = functools.partial(load_ntu_sample, persons=spec.persons, max_slots=max_slots,
+                               legacy=spec.pre_normalization == "legacy")
     meta = {"dataset": dataset, "benchmark": benchmark, "layout": spec.layout_obj.name, "label_names": names,
             "num_classes": len(names), "body_selection": f"motion energy, {max_slots or 'all'} slots considered",
             "missing_list": str(missing_list) if missing_list else None}

@@ -31,9 +31,9 @@ class KineticsVideo:
 
     Attributes:
         path: The file read; `video_id` is its stem.
-        joints: float32 (T, P, 18, 3): x, y in [0, 1] image coordinates and the detection score, persons in file
-            order per frame (no identity across frames), zeros where absent. T spans the smallest to the largest
-            frame_index; P = most persons in any frame.
+        joints: float32 (T, P, 18, 3) (the `dtype` asked for): x, y in [0, 1] image coordinates and the detection
+            score, persons in file order per frame (no identity across frames), zeros where absent. T spans the
+            smallest to the largest frame_index; P = most persons in any frame.
         first_index: frame_index of row 0 (None for an empty video).
         label: Class name in the file ("unknown" in demo output), `label_index` its index (-1 when unknown).
     """
@@ -56,7 +56,7 @@ class KineticsLabel:
     label_index: int
 
 
-def _person(path: Path, where: str, person: Any) -> np.ndarray:
+def _person(path: Path, where: str, person: Any, dtype: Any = np.float32) -> np.ndarray:
     if not isinstance(person, dict) or "pose" not in person or "score" not in person:
         raise KineticsFormatError(f"{path}: {where}: expected an object with 'pose' and 'score'")
     pose, score = person["pose"], person["score"]
@@ -66,15 +66,18 @@ def _person(path: Path, where: str, person: Any) -> np.ndarray:
                                   f"{NUM_JOINTS}, got {len(pose) if isinstance(pose, list) else pose!r} and "
                                   f"{len(score) if isinstance(score, list) else score!r}")
     try:
-        xy = np.asarray(pose, dtype=np.float32).reshape(NUM_JOINTS, 2)
-        s = np.asarray(score, dtype=np.float32).reshape(NUM_JOINTS, 1)
+        xy = np.asarray(pose, dtype=dtype).reshape(NUM_JOINTS, 2)
+        s = np.asarray(score, dtype=dtype).reshape(NUM_JOINTS, 1)
     except (TypeError, ValueError):
         raise KineticsFormatError(f"{path}: {where}: 'pose' and 'score' must hold numbers") from None
     return np.concatenate([xy, s], axis=1)
 
 
-def read_kinetics_video(path: str | Path) -> KineticsVideo:
+def read_kinetics_video(path: str | Path, dtype: Any = np.float32) -> KineticsVideo:
     """Read one per-video Kinetics-skeleton JSON file.
+
+    `dtype`: of `joints`; float64 keeps the JSON's numbers exactly, so that a later transform (x - 0.5, ...) rounds
+    to float32 once, as the reference does (it computes in float64 and stores float32).
 
     Raises:
         KineticsFormatError: invalid JSON, no `data` list, a frame without an integer `frame_index` or a `skeleton`
@@ -92,14 +95,14 @@ def read_kinetics_video(path: str | Path) -> KineticsVideo:
         if not isinstance(frame, dict) or not isinstance(frame.get("frame_index"), int) \
                 or not isinstance(frame.get("skeleton"), list):
             raise KineticsFormatError(f"{path}: data[{k}]: expected an integer 'frame_index' and a 'skeleton' list")
-        people = [_person(path, f"data[{k}].skeleton[{p}]", s) for p, s in enumerate(frame["skeleton"])]
+        people = [_person(path, f"data[{k}].skeleton[{p}]", s, dtype) for p, s in enumerate(frame["skeleton"])]
         frames.setdefault(frame["frame_index"], []).extend(people)
     label, label_index = obj.get("label"), obj.get("label_index")
     if not frames:
-        return KineticsVideo(path, np.zeros((0, 0, NUM_JOINTS, 3), np.float32), None, label, label_index)
+        return KineticsVideo(path, np.zeros((0, 0, NUM_JOINTS, 3), dtype), None, label, label_index)
     first = min(frames)
     num_persons = max(len(p) for p in frames.values())
-    joints = np.zeros((max(frames) - first + 1, num_persons, NUM_JOINTS, 3), dtype=np.float32)
+    joints = np.zeros((max(frames) - first + 1, num_persons, NUM_JOINTS, 3), dtype=dtype)
     for index, people in frames.items():
         if people:
             joints[index - first, : len(people)] = np.stack(people)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +63,8 @@ class NtuSkeleton:
 
     Attributes:
         path: The file read.
-        joints: float32 (F, B, V, 3) x, y, z in metres, camera space; B = most bodies in any frame; body slot =
-            order within the frame (as the reference); zeros where a frame has fewer bodies.
+        joints: float32 (F, B, V, 3) (the `dtype` asked for) x, y, z in metres, camera space; B = most bodies in
+            any frame; body slot = order within the frame (as the reference); zeros where a frame has fewer bodies.
         body_ids: int64 (F, B) body (tracking) ids, -1 where there is no body.
         tracking: int8 (F, B, V) joint tracking state (0 not tracked, 1 inferred, 2 tracked), -1 where no body.
     """
@@ -150,12 +151,14 @@ def _read_body(cur: _Lines) -> tuple[int, np.ndarray]:
     return body_id, cur.block(num_joints, _JOINT_FIELDS, "joint")
 
 
-def read_skeleton(path: str | Path, num_joints: int = 25) -> NtuSkeleton:
+def read_skeleton(path: str | Path, num_joints: int = 25, dtype: Any = np.float32) -> NtuSkeleton:
     """Read one NTU `.skeleton` file.
 
     Args:
         path: The file.
         num_joints: Joints per body expected (25 for Kinect v2); another count is a format error.
+        dtype: Of `joints`. float64 keeps the text's numbers exactly (the reference ranks bodies by motion energy
+            computed on them, and rounds to float32 only when it stores the sample).
 
     Raises:
         SkeletonFormatError: truncated file, wrong field counts, non-numbers, or trailing data.
@@ -177,7 +180,7 @@ def read_skeleton(path: str | Path, num_joints: int = 25) -> NtuSkeleton:
     if extra:
         raise cur.error(f"unexpected data after the {num_frames} frames announced on line 1", extra[0] + 1)
     max_bodies = max((len(b) for b in frames), default=0)
-    xyz = np.zeros((num_frames, max_bodies, num_joints, 3), dtype=np.float32)
+    xyz = np.zeros((num_frames, max_bodies, num_joints, 3), dtype=dtype)
     ids = np.full((num_frames, max_bodies), -1, dtype=np.int64)
     tracking = np.full((num_frames, max_bodies, num_joints), -1, dtype=np.int8)
     for f, bodies in enumerate(frames):
