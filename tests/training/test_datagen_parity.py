@@ -138,3 +138,19 @@ def test_kinetics_rounds_to_float32_once(tmp_path):
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out[..., 0], np.stack(expected, axis=1))
     np.testing.assert_array_equal(out[2, :, :, 1], np.full((4, 18), 0.3, np.float32))
+
+
+def test_kinetics_repeated_frame_index_replaces_persons_slot_by_slot(tmp_path):
+    # The reference writes each entry's persons into rows frame_index, slots 0, 1, ...: a later entry with the
+    # same frame_index overwrites the slots it fills and leaves the others (pooling both entries' persons and
+    # ranking them would keep a person the reference dropped).
+    def person(value, score):
+        return {"pose": [value] * 36, "score": [score] * 18}
+
+    data = [{"frame_index": 0, "skeleton": [person(0.1, 0.9), person(0.2, 0.8), person(0.3, 0.7)]},
+            {"frame_index": 0, "skeleton": [person(0.6, 0.2)]}]
+    path = tmp_path / "video.json"
+    path.write_text(json.dumps({"data": data, "label": "x", "label_index": 0}))
+    out = load_kinetics_sample(SampleTask(path.name, str(path), 0))  # (3, 1, 18, 2): slots 0.6/0.2, 0.2/0.8, 0.3/0.7
+    np.testing.assert_array_equal(out[:, 0, 0, 0], np.float32([-0.3, 0.3, 0.8]))  # 0.2 (score 0.8) first
+    np.testing.assert_array_equal(out[:, 0, 0, 1], np.float32([-0.2, 0.2, 0.7]))  # then 0.3; 0.1/0.9 was replaced

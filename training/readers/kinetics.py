@@ -5,7 +5,8 @@ Video file: `{"data": [{"frame_index": k, "skeleton": [{"pose": [x0, y0, ..., x1
 Label file: `{video_id: {"has_skeleton": bool, "label": str, "label_index": int}}`.
 
 `frame_index` may start at 0 or 1 (both occur in the wild); frames are placed relative to the smallest index, gaps
-stay empty. A video with empty `data` is allowed (0 frames).
+stay empty. A frame_index listed twice: the later entry's persons replace the earlier entry's slot by slot (the
+reference writes both into the same array rows). A video with empty `data` is allowed (0 frames).
 """
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def read_kinetics_video(path: str | Path, dtype: Any = np.float32) -> KineticsVi
                 or not isinstance(frame.get("skeleton"), list):
             raise KineticsFormatError(f"{path}: data[{k}]: expected an integer 'frame_index' and a 'skeleton' list")
         people = [_person(path, f"data[{k}].skeleton[{p}]", s, dtype) for p, s in enumerate(frame["skeleton"])]
-        frames.setdefault(frame["frame_index"], []).extend(people)
+        slots = frames.setdefault(frame["frame_index"], [])
+        slots[: len(people)] = people  # a repeated frame_index: its persons replace the earlier ones slot by slot
     label, label_index = obj.get("label"), obj.get("label_index")
     if not frames:
         return KineticsVideo(path, np.zeros((0, 0, NUM_JOINTS, 3), dtype), None, label, label_index)
