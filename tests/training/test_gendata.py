@@ -367,3 +367,26 @@ def test_max_bodies_must_not_be_negative(tmp_path, capsys):
         main(["ntu60", "--raw", str(tmp_path), "--out", str(tmp_path / "o"), "--benchmark", "xsub", "--max-bodies",
               "-1"])
     assert err.value.code == 2 and "expected a whole number >= 0 (0 = all), got -1" in capsys.readouterr().err
+
+
+def test_kinetics_legacy_bones_from_the_command_line(shared_data, tmp_path, capsys):
+    """The reference's Kinetics bones difference the score channel too (spec §9.20): reachable from `sttr gendata`
+    (only the library's PreprocessSpec had the switch); the default averages the two joints' scores."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "clean_and_jerk.json").symlink_to(shared_data / "kinetics/st-gcn-demo-output/clean_and_jerk.json")
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"clean_and_jerk": {"has_skeleton": True, "label": "clean and jerk",
+                                                     "label_index": 59}}))
+    scores = {}
+    for flag in ([], ["--legacy-bones"]):
+        out = tmp_path / ("legacy" if flag else "default")
+        assert main(["kinetics", "--raw", str(raw), "--labels", str(labels), "--out", str(out), "--bones", "only",
+                     "--split", "test", "--no-progress", *flag]) == 0
+        data, _, _, meta = _load(out / "kinetics", "test")
+        assert meta["preprocess"]["legacy_bones"] is bool(flag)
+        scores[bool(flag)] = data[0, 2]
+    assert (scores[False] >= 0).all() and (scores[True] < 0).any()  # a difference of scores goes negative
+    assert main(["kinetics", "--raw", str(raw), "--labels", str(labels), "--out", str(tmp_path / "x"), "--split", "test",
+                 "--legacy-bones"]) == 2
+    assert "--legacy-bones goes with --bones" in capsys.readouterr().err

@@ -33,6 +33,9 @@ def _common(p: argparse.ArgumentParser, pre_norm: str, padding: str) -> None:
                    help=f"fill the frames after a clip's end by repeating it, or with zeros (default {padding})")
     p.add_argument("--bones", choices=("none", "only", "merge"), default="none",
                    help="joints only, bone vectors only, or joints+bones merged along C (default none)")
+    p.add_argument("--legacy-bones", action="store_true",
+                   help="bones of 2-D layouts difference the score channel too, as the reference's Kinetics bones "
+                        "(spec 9.20; default: the bone's score is the mean of its two joints')")
     p.add_argument("--window", type=int, default=300, help="frames per sample, T (default 300)")
     p.add_argument("--label-names", type=Path, help="class-name file (one per line, or the NTU README's 'A1. ...')")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -101,8 +104,10 @@ def _print_summary(summaries: dict, label_names: list[str], extra: list[str]) ->
 def _spec(args: argparse.Namespace, layout: str):
     from sttr.model.preprocess import PreprocessSpec
 
+    if args.legacy_bones and args.bones == "none":
+        raise ValueError("--legacy-bones goes with --bones only or --bones merge")
     return PreprocessSpec(layout=layout, pre_normalization=args.pre_normalization, padding=args.padding,
-                          bones=args.bones, window=args.window, fps=30.0, persons=2)
+                          bones=args.bones, legacy_bones=args.legacy_bones, window=args.window, fps=30.0, persons=2)
 
 
 def _run_ntu(args: argparse.Namespace) -> int:
