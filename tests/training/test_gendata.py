@@ -387,6 +387,6 @@ def test_kinetics_legacy_bones_from_the_command_line(shared_data, tmp_path, caps
         assert meta["preprocess"]["legacy_bones"] is bool(flag)
         scores[bool(flag)] = data[0, 2]
     assert (scores[False] >= 0).all() and (scores[True] < 0).any()  # a difference of scores goes negative
-    assert main(["kinetics", "--raw", str(raw), "--labels", str(labels), "--out", str(tmp_path / "x"), "--split", "test",
-                 "--legacy-bones"]) == 2
+    assert main(["kinetics", "--raw", str(raw), "--labels", str(labels), "--out", str(tmp_path / "x"),
+                 "--split", "test", "--legacy-bones"]) == 2
     assert "--legacy-bones goes with --bones" in capsys.readouterr().err
