@@ -63,16 +63,17 @@ def onnx_logits(path_or_session, windows: np.ndarray, batch: int = 16) -> np.nda
     return np.concatenate(out).astype(np.float32)
 
 
-def torch_logits(model, windows: np.ndarray, batch: int = 16) -> np.ndarray:
-    """Run a torch module in eval mode on windows (N, C, T, V, M) in batches -> (N, K) float32."""
+def torch_logits(model, windows: np.ndarray, batch: int = 16, dtype: type = np.float32) -> np.ndarray:
+    """Run a torch module in eval mode on windows (N, C, T, V, M) in batches -> (N, K) logits of `dtype` (float64
+    for a model converted with `.double()`)."""
     import torch
 
     model = model.eval()
     out = []
     with torch.no_grad():
         for i in range(0, len(windows), batch):
-            x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch], dtype=np.float32))
-            out.append(model(x).float().numpy())
+            x = torch.from_numpy(np.ascontiguousarray(windows[i:i + batch], dtype=dtype))
+            out.append(model(x).numpy().astype(dtype, copy=False))
     return np.concatenate(out)
 
 
@@ -86,15 +87,9 @@ def float32_noise(model, windows: np.ndarray, reference: np.ndarray) -> float | 
     """
     import copy
 
-    import torch
-
     try:
-        exact = copy.deepcopy(model).double().eval()
-        out = []
-        with torch.no_grad():
-            for i in range(0, len(windows), 16):
-                out.append(exact(torch.from_numpy(np.asarray(windows[i:i + 16], dtype=np.float64))).numpy())
+        exact = torch_logits(copy.deepcopy(model).double(), windows, dtype=np.float64)
     except (RuntimeError, TypeError) as err:  # a module that insists on float32
         log.debug("float64 copy of the model did not run: %s", err)
         return None
-    return float(np.abs(np.concatenate(out) - np.asarray(reference, dtype=np.float64)).max())
+    return float(np.abs(exact - np.asarray(reference, dtype=np.float64)).max())
