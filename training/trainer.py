@@ -105,7 +105,10 @@ class Trainer:
         self.train_set = SkeletonFeeder(d.root, d.train_split, indices=train_idx, augment=cfg.augment,
                                         window=d.window, seed=cfg.seed, mmap=d.mmap)
         r, w = self.dist.rank, self.dist.world_size
-        self.eval_window = d.test_window or (full.shape[1] if cfg.augment.random_window else d.window)
+        # frames of the validation/test windows (and of exported ones): random crops keep the clip's rate, so they
+        # are evaluated on whole clips; a window without random crops squeezes each clip into that many frames
+        whole = full.shape[1] if cfg.augment.random_window else self.train_set.shape[1]
+        self.eval_window = int(d.test_window or whole)
         self.val_set = SkeletonFeeder(d.root, d.train_split, indices=val_idx[r::w], window=self.eval_window,
                                       mmap=d.mmap) if len(val_idx) else None  # same on every rank
         # the test split is read after training: a damaged one is named now, not after hours (the feeder names it)
@@ -256,7 +259,7 @@ class Trainer:
         info = {"dataset": str(self.cfg.data.root), "split": self.cfg.data.train_split, "epoch": epoch + 1,
                 "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                 "selection": "validation top-1" if self.val_set is not None else "last epoch",
-                "val_subjects": list(self.val_subjects), "window": self._eval_frames(),
+                "val_subjects": list(self.val_subjects), "window": self.eval_window,
                 "preset": self.cfg.model.get("preset"), "seed": self.cfg.seed}
         save_checkpoint(self.best_path, self.model, labels=labels, preprocess=self._trained_preprocess(), meta=info)
 
@@ -265,16 +268,12 @@ class Trainer:
         `data.window`) shorter or longer than the generated T squeezes each clip into that many frames, so an
         exported or live window is that long, at the fps that spans the same time (eval and export then agree)."""
         pre = dict(self.train_set.meta.preprocess)
-        generated, trained = pre.get("window"), self._eval_frames()
-        if generated and trained != generated:
-            pre["window"] = trained
+        generated, evaluated = pre.get("window"), self.eval_window
+        if generated and evaluated != generated:
+            pre["window"] = evaluated
             if pre.get("fps"):
-                pre["fps"] = float(pre["fps"]) * trained / float(generated)
+                pre["fps"] = float(pre["fps"]) * evaluated / float(generated)
         return pre
-
-    def _eval_frames(self) -> int:
-        """Frames of the validation/test windows (and of exported ones)."""
-        return int(self.eval_window or self.train_set.shape[1])
 
     # -------------------------------------------------------------------------------------------- training
     def _seed_epoch(self, epoch: int) -> None:
@@ -404,7 +403,7 @@ class Trainer:
             d = self.cfg.data
             report = evaluate_checkpoint(self.best_path, d.root, d.test_split, out_dir=self.work_dir / "test",
                                          batch_size=d.test_batch_size, device=str(self.device),
-                                         window=self._eval_frames(), precision=self.cfg.precision)
+                                         window=self.eval_window, precision=self.cfg.precision)
             log.info("test (%s, best epoch %d): top-1 %.4f top-5 %.4f", d.test_split, self.best.epoch + 1,
                      report["top1"], report["top5"])
         barrier()
