@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             source = load_fused_source(args.checkpoint, args.weights)
             bundle = export_bundle(None, args.out, opts, source=source)
-    except (ParityError, FileExistsError, FileNotFoundError, ValueError) as err:
+    except (ParityError, FileExistsError, FileNotFoundError, ValueError, RuntimeError) as err:
+        # RuntimeError: every ONNX exporter tried failed (export_onnx names each one's error)
         print(f"sttr export: {err}", file=sys.stderr)
         return 1
     parity = bundle["export"]["parity"]
