@@ -13,11 +13,20 @@ the video's rate, ending now, so the first window is full and evenly spaced; old
 BODY_25 (75 values per person) and COCO-18 (54 values, layout `openpose18`) are told apart by their length; files
 are parsed by `sttr.model.openpose_json`. Once the layout is known, a file in another layout is skipped.
 Coordinates are pixels, or [0, 1] when `image_size=(width, height)` is given; undetected joints (score 0) are 0.
+
+Hours of following: OpenPose never deletes its files, so the folder grows by ~108,000 files an hour at 30 fps. What
+the source remembers of the files it has seen is per name pattern (`video_<n>_keypoints.json`) the ranges of frame
+numbers, a few bytes however many files; only names without a frame number are kept as names. Listing the folder
+costs time in proportion to its size, so a large folder is listed at most every `LISTING_COST_RATIO` times what the
+last listing took (every poll while it is small), and between listings the next file of the current pattern
+(frame n + 1) is looked for by name: the frames OpenPose writes in order arrive at once whatever the folder's size.
 """
 from __future__ import annotations
 
 import bisect
 import logging
+import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -34,6 +43,61 @@ __all__ = ["OpenPoseDirSource", "parse_openpose_file", "OpenPoseJsonError"]
 logger = logging.getLogger(__name__)
 
 _NUM_JOINTS = {"body25": 25, "openpose18": 18}
+
+LISTING_COST_RATIO = 20.0  # a folder listing costs at most 1/20 of the time between two listings (~5 % of a core)
+MAX_PROBES_PER_POLL = 256  # next files looked for by name in one poll (the rest wait for the next poll)
+MAX_ERRORS_KEPT = 100  # `errors` keeps the newest ones
+
+_PATTERN = re.compile(r"^(.*?)(\d+)(_keypoints\.json|\.json)$")  # the digits frame_index_from_name reads
+
+
+def _name_pattern(name: str) -> tuple[tuple[str, int, str], int] | None:
+    """((prefix, digits, suffix), frame number) of a name with a frame number; the pattern and the number give the
+    name back exactly (``_pattern_name``). None for a name without a frame number."""
+    match = _PATTERN.match(name)
+    if match is None:
+        return None
+    prefix, digits, suffix = match.groups()
+    return (prefix, len(digits), suffix), int(digits)
+
+
+def _pattern_name(pattern: tuple[str, int, str], number: int) -> str:
+    prefix, width, suffix = pattern
+    return f"{prefix}{number:0{width}d}{suffix}"
+
+
+class _NumberRanges:
+    """A set of integers kept as sorted, disjoint, non-adjacent [start, end] ranges: consecutive frame numbers cost
+    one range however many there are."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def __len__(self) -> int:
+        """The number of ranges (not of integers)."""
+        return len(self._starts)
+
+    def __contains__(self, n: int) -> bool:
+        i = bisect.bisect_right(self._starts, n) - 1
+        return i >= 0 and n <= self._ends[i]
+
+    def add(self, n: int) -> None:
+        i = bisect.bisect_right(self._starts, n) - 1  # the range starting at or before n
+        if i >= 0 and n <= self._ends[i]:
+            return
+        joins_left = i >= 0 and self._ends[i] == n - 1
+        joins_right = i + 1 < len(self._starts) and self._starts[i + 1] == n + 1
+        if joins_left and joins_right:
+            self._ends[i] = self._ends[i + 1]
+            del self._starts[i + 1], self._ends[i + 1]
+        elif joins_left:
+            self._ends[i] = n
+        elif joins_right:
+            self._starts[i + 1] = n
+        else:
+            self._starts.insert(i + 1, n)
+            self._ends.insert(i + 1, n)
 
 
 def parse_openpose_file(path: str | Path, layout: str | None = None) -> tuple[np.ndarray, str | None]:
@@ -95,31 +159,79 @@ class OpenPoseDirSource:
         self.errors: list[str] = []
         # waited: files first seen half-written; backlog_passed: old files already there when following started
         self.stats = {"frames": 0, "skipped": 0, "waited": 0, "backlog_passed": 0}
-        self._seen: set[str] = set()
+        # every file name seen: frame numbers per name pattern (ranges), and the names without a frame number
+        self._seen_numbers: dict[tuple[str, int, str], _NumberRanges] = {}
+        self._seen_names: set[str] = set()
         self._pending: list[tuple[tuple[int, str], Path]] = []
-        self._first_failure: dict[str, float] = {}
+        self._first_failure: dict[str, float] = {}  # files not complete yet (pending ones only)
         self._last_key: tuple[int, str] | None = None
+        self._newest: tuple[tuple[int, str], tuple[str, int, str], int] | None = None  # key, pattern, number
+        self._next_listing = 0.0  # time.perf_counter() of the next folder listing
         self._count = 0
         self._stop = threading.Event()
 
+    def _is_new(self, name: str) -> tuple[str, int, str] | None | bool:
+        """Record a file name as seen; False when it was seen before, else its pattern (None: no frame number)."""
+        parsed = _name_pattern(name)
+        if parsed is None:
+            if name in self._seen_names:
+                return False
+            self._seen_names.add(name)
+            return None
+        pattern, number = parsed
+        numbers = self._seen_numbers.setdefault(pattern, _NumberRanges())
+        if number in numbers:
+            return False
+        numbers.add(number)
+        return pattern
+
+    def _queue(self, name: str, pattern: tuple[str, int, str] | None,
+               found: list[tuple[tuple[int, str], Path]]) -> bool:
+        """A new file (``_is_new``): queued in `found` unless it is out of order."""
+        path = self.folder / name
+        key = _sort_key(path)
+        if self._last_key is not None and key < self._last_key:
+            self._skip(path, f"arrived after frame {self._last_key[0]} had been read (out of order)")
+            return False
+        found.append((key, path))
+        if pattern is not None and (self._newest is None or key > self._newest[0]):
+            self._newest = (key, pattern, key[0])
+        return True
+
     def _scan(self) -> int:
-        new = 0
-        for path in self.folder.glob("*.json"):
-            if path.name in self._seen:
-                continue
-            self._seen.add(path.name)
-            key = _sort_key(path)
-            if self._last_key is not None and key < self._last_key:
-                self._skip(path, f"arrived after frame {self._last_key[0]} had been read (out of order)")
-                continue
-            bisect.insort(self._pending, (key, path))
-            new += 1
-        return new
+        """Queue the new files: the next files of the newest one's name pattern (looked for by name), and all new
+        files when the folder is due for a listing (every poll while listing it is cheap)."""
+        found: list[tuple[tuple[int, str], Path]] = []
+        now = time.perf_counter()
+        if now >= self._next_listing:
+            with os.scandir(self.folder) as entries:
+                names = [e.name for e in entries if e.name.endswith(".json")]
+            new = [(name, pattern) for name in names if (pattern := self._is_new(name)) is not False]
+            done = time.perf_counter()  # the cost of a listing, without the new files' (a first backlog's) handling
+            self._next_listing = done + LISTING_COST_RATIO * (done - now)
+            for name, pattern in new:
+                self._queue(name, pattern, found)
+        elif self.follow:
+            for _ in range(MAX_PROBES_PER_POLL):
+                if self._newest is None:
+                    break
+                _, pattern, number = self._newest
+                name = _pattern_name(pattern, number + 1)
+                if not os.path.exists(os.path.join(self.folder, name)):
+                    break
+                pattern = self._is_new(name)
+                if pattern is False or not self._queue(name, pattern, found):
+                    break
+        if found:
+            self._pending.extend(found)
+            self._pending.sort()
+        return len(found)
 
     def _skip(self, path: Path, why: str) -> None:
         msg = f"skipped OpenPose file {path.name}: {why}"
         logger.warning(msg)
         self.errors.append(msg)
+        del self.errors[:-MAX_ERRORS_KEPT]
         self.stats["skipped"] += 1
 
     def _try_parse(self, path: Path) -> tuple[np.ndarray, str | None] | None | bool:
@@ -133,6 +245,7 @@ class OpenPoseDirSource:
                 first = self._first_failure.setdefault(path.name, self._clock())
                 if self._clock() - first < self.complete_wait_s:
                     return False
+                del self._first_failure[path.name]
             self._skip(path, str(err))
             return None
 
@@ -164,14 +277,34 @@ class OpenPoseDirSource:
     def _ready_frames(self) -> Iterator[SkeletonFrame]:
         while self._pending:
             key, path = self._pending[0]
+            if self.follow and self._missed_previous(path.name):
+                continue  # it is queued ahead of this file now
             t0 = time.perf_counter()
             parsed = self._try_parse(path)
             if parsed is False:
                 return  # the head of the queue is still being written: keep the order, wait for it
             self._pending.pop(0)
+            self._first_failure.pop(path.name, None)
             self._last_key = key
             if parsed is not None:
                 yield self._frame(key, parsed, (time.perf_counter() - t0) * 1e3)
+
+    def _missed_previous(self, name: str) -> bool:
+        """Queue the previous frame number's file when it exists and was never seen: a listing made while OpenPose
+        created files can list a newer file and miss an older one (directory order is not creation order)."""
+        parsed = _name_pattern(name)
+        if parsed is None or parsed[1] == 0:
+            return False
+        pattern, number = parsed
+        previous = _pattern_name(pattern, number - 1)
+        if number - 1 in self._seen_numbers[pattern] or not os.path.exists(os.path.join(self.folder, previous)):
+            return False
+        found: list[tuple[tuple[int, str], Path]] = []
+        self._seen_numbers[pattern].add(number - 1)
+        if not self._queue(previous, pattern, found):
+            return False
+        bisect.insort(self._pending, found[0])
+        return True
 
     def _take_backlog(self) -> None:
         """The files already there when following starts: keep the newest `backlog_frames`, pass over the rest."""
