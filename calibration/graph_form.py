@@ -11,11 +11,7 @@
   Runtime's NCHW layout, and every unit after it up to the next integer conv (the data norms and residual adds of
   units 4-6) followed it there (S-TR INT8, two persons: 30.8 -> 29.8 ms);
 * graph convolutions aggregate joints first, then run one conv (`GraphConv.use_aggregate_first`): S-TR INT8, two
-  persons 29.8 -> 28.8 ms, one person 15.6 -> 15.0 ms, FP32 1-2 % faster;
-* adaptive graph convolutions (-agcn) run their K stacked 1x1 convs with the weight reshaped once, at export, into
-  a constant (Cout, K*Cin, 1, 1) kernel: the network reshapes its parameter in the graph, whose kernel shape the
-  legacy (TorchScript) exporter cannot know, so every -agcn model failed with `--exporter legacy`, with
-  `--opset 17` (legacy only) and whenever the dynamo exporter fell back to it.
+  persons 29.8 -> 28.8 ms, one person 15.6 -> 15.0 ms, FP32 1-2 % faster.
 
 The logits are the same; every bundle's parity check compares the exported graph with the unmodified model.
 """
@@ -58,48 +54,6 @@ def _pointwise_class():
     return ChannelsLastPointwise
 
 
-@functools.lru_cache(maxsize=1)
-def _adaptive_class():
-    import torch
-    import torch.nn.functional as F
-
-    class ConstantKernelAdaptiveGraphConv(torch.nn.Module):
-        """An eval-mode `AdaptiveGraphConv` whose stacked 1x1 conv kernel is a constant of known shape."""
-
-        def __init__(self, gcn) -> None:
-            super().__init__()
-            k, cout, cin = gcn.weight.shape
-            self.gcn = gcn  # its embeddings, graph, PA, norm and down branch are used as they are
-            self.k, self.cin = int(k), int(cin)
-            kernel = gcn.weight.detach().permute(1, 0, 2).reshape(cout, k * cin, 1, 1).contiguous()
-            self.register_buffer("kernel", kernel)
-            self.register_buffer("kernel_bias", gcn.bias.detach().sum(0).contiguous())
-
-        def forward(self, x):
-            g_ = self.gcn
-            n, c, t, v = x.shape
-            a = g_.embed_a(x).view(n, self.k, g_.inter, t, v)
-            b = g_.embed_b(x).view(n, self.k, g_.inter, t, v)
-            s = torch.einsum("nkctv,nkctw->nkvw", a, b) / (g_.inter * t)
-            g = torch.softmax(s, dim=-2) + (g_.graph + g_.PA)
-            xg = torch.einsum("nctv,nkvw->nkctw", x, g).reshape(n, self.k * self.cin, t, v)
-            y = F.conv2d(xg, self.kernel, self.kernel_bias)
-            y = g_.norm(y) + (x if g_.down is None else g_.down(x))
-            return F.relu(y)
-
-    return ConstantKernelAdaptiveGraphConv
-
-
-def _constant_kernel_adaptive_gcns(form: Any) -> None:
-    """Replace every `AdaptiveGraphConv` in `form` by its constant-kernel export form (see the module notes)."""
-    from sttr.model.layers import AdaptiveGraphConv
-
-    for parent in list(form.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is AdaptiveGraphConv:
-                setattr(parent, name, _adaptive_class()(child))
-
-
 def _is_pointwise(unit) -> bool:
     conv = getattr(unit, "conv", None)
     return (conv is not None and tuple(conv.kernel_size) == (1, 1) and conv.stride[1] == 1
@@ -116,7 +70,6 @@ def export_form(model: Any) -> Any:
             module.use_separate_projections()
         if hasattr(module, "use_aggregate_first"):
             module.use_aggregate_first()
-    _constant_kernel_adaptive_gcns(form)
     for network in list(form.modules()):  # the model, or each stream of a fusion
         blocks = getattr(network, "blocks", None)
         if getattr(getattr(network, "config", None), "concat_original", False) and blocks is not None \

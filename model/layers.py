@@ -196,13 +196,13 @@ class AdaptiveGraphConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, v = x.shape
-        k, cout, _ = self.weight.shape
+        k, cout, cin = self.weight.shape  # sizes from the module: a traced graph's kernel then has a known shape
         a = self.embed_a(x).view(n, k, self.inter, t, v)
         b = self.embed_b(x).view(n, k, self.inter, t, v)
         s = torch.einsum("nkctv,nkctw->nkvw", a, b) / (self.inter * t)  # (N, K, V, V)
         g = torch.softmax(s, dim=-2) + (self.graph + self.PA)  # columns of S sum to 1
         xg = torch.einsum("nctv,nkvw->nkctw", x, g).reshape(n, k * c, t, v)  # (N, K*C, T, V)
-        y = F.conv2d(xg, self.weight.permute(1, 0, 2).reshape(cout, k * c, 1, 1), self.bias.sum(0))
+        y = F.conv2d(xg, self.weight.permute(1, 0, 2).reshape(cout, k * cin, 1, 1), self.bias.sum(0))
         y = self.norm(y) + (x if self.down is None else self.down(x))
         return F.relu(y)
 
