@@ -106,13 +106,18 @@ class RingBuffer:
             index: the source's frame index (carried into prediction messages).
 
         Raises:
-            ValueError: wrong frame shape, or a timestamp not after the previous one.
+            ValueError: wrong frame shape, a timestamp not after the previous one, or a frame index (when >= 0)
+                before the previous one (the caller restarts the buffer, as for time going backwards).
         """
         if frame.shape != self._frames.shape[1:]:
             raise ValueError(f"expected a frame of shape (M, V, C) = {self._frames.shape[1:]}, got {frame.shape}")
         if self._count and timestamp_ms <= self._times[self._start + self._count - 1]:
             raise ValueError(f"timestamps must increase strictly: got {timestamp_ms} ms after "
                              f"{self._times[self._start + self._count - 1]} ms")
+        previous = self._indices[self._start + self._count - 1] if self._count else -1
+        if 0 <= index < previous:  # a restarted source on a clock that went on: its frames would make windows whose
+            # first frame index is after their last (invalid predictions, dropped by subscribers) until T frames
+            raise ValueError(f"frame indices must not decrease: got frame {index} after frame {previous}")
         slot = self._next
         self._frames[slot] = frame
         self._times[slot] = self._times[slot + self.capacity] = timestamp_ms
