@@ -26,7 +26,6 @@ from __future__ import annotations
 import bisect
 import logging
 import os
-import re
 import threading
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from sttr.model.openpose_json import OpenPoseJsonError, frame_index_from_name, read_openpose_json
 
 from ..frame import SkeletonFrame
+from .frame_files import NumberRanges, name_pattern, pattern_name
 
 __all__ = ["OpenPoseDirSource", "parse_openpose_file", "OpenPoseJsonError"]
 
@@ -47,58 +47,6 @@ _NUM_JOINTS = {"body25": 25, "openpose18": 18}
 LISTING_COST_RATIO = 20.0  # a folder listing costs at most 1/20 of the time between two listings (~5 % of a core)
 MAX_PROBES_PER_POLL = 256  # next files looked for by name in one poll (the rest wait for the next poll)
 MAX_ERRORS_KEPT = 100  # `errors` keeps the newest ones
-
-_PATTERN = re.compile(r"^(.*?)(\d+)(_keypoints\.json|\.json)$")  # the digits frame_index_from_name reads
-
-
-def _name_pattern(name: str) -> tuple[tuple[str, int, str], int] | None:
-    """((prefix, digits, suffix), frame number) of a name with a frame number; the pattern and the number give the
-    name back exactly (``_pattern_name``). None for a name without a frame number."""
-    match = _PATTERN.match(name)
-    if match is None:
-        return None
-    prefix, digits, suffix = match.groups()
-    return (prefix, len(digits), suffix), int(digits)
-
-
-def _pattern_name(pattern: tuple[str, int, str], number: int) -> str:
-    prefix, width, suffix = pattern
-    return f"{prefix}{number:0{width}d}{suffix}"
-
-
-class _NumberRanges:
-    """A set of integers kept as sorted, disjoint, non-adjacent [start, end] ranges: consecutive frame numbers cost
-    one range however many there are."""
-
-    def __init__(self) -> None:
-        self._starts: list[int] = []
-        self._ends: list[int] = []
-
-    def __len__(self) -> int:
-        """The number of ranges (not of integers)."""
-        return len(self._starts)
-
-    def __contains__(self, n: int) -> bool:
-        i = bisect.bisect_right(self._starts, n) - 1
-        return i >= 0 and n <= self._ends[i]
-
-    def add(self, n: int) -> None:
-        i = bisect.bisect_right(self._starts, n) - 1  # the range starting at or before n
-        if i >= 0 and n <= self._ends[i]:
-            return
-        joins_left = i >= 0 and self._ends[i] == n - 1
-        joins_right = i + 1 < len(self._starts) and self._starts[i + 1] == n + 1
-        if joins_left and joins_right:
-            self._ends[i] = self._ends[i + 1]
-            del self._starts[i + 1], self._ends[i + 1]
-        elif joins_left:
-            self._ends[i] = n
-        elif joins_right:
-            self._starts[i + 1] = n
-        else:
-            self._starts.insert(i + 1, n)
-            self._ends.insert(i + 1, n)
-
 
 def parse_openpose_file(path: str | Path, layout: str | None = None) -> tuple[np.ndarray, str | None]:
     """One `--write_json` file as float32 (P, V, 3) (x, y, score) and its layout (`sttr.model.openpose_json`).
@@ -160,7 +108,7 @@ class OpenPoseDirSource:
         # waited: files first seen half-written; backlog_passed: old files already there when following started
         self.stats = {"frames": 0, "skipped": 0, "waited": 0, "backlog_passed": 0}
         # every file name seen: frame numbers per name pattern (ranges), and the names without a frame number
-        self._seen_numbers: dict[tuple[str, int, str], _NumberRanges] = {}
+        self._seen_numbers: dict[tuple[str, int, str], NumberRanges] = {}
         self._seen_names: set[str] = set()
         self._pending: list[tuple[tuple[int, str], Path]] = []
         self._first_failure: dict[str, float] = {}  # files not complete yet (pending ones only)
@@ -172,14 +120,14 @@ class OpenPoseDirSource:
 
     def _is_new(self, name: str) -> tuple[str, int, str] | None | bool:
         """Record a file name as seen; False when it was seen before, else its pattern (None: no frame number)."""
-        parsed = _name_pattern(name)
+        parsed = name_pattern(name)
         if parsed is None:
             if name in self._seen_names:
                 return False
             self._seen_names.add(name)
             return None
         pattern, number = parsed
-        numbers = self._seen_numbers.setdefault(pattern, _NumberRanges())
+        numbers = self._seen_numbers.setdefault(pattern, NumberRanges())
         if number in numbers:
             return False
         numbers.add(number)
@@ -216,7 +164,7 @@ class OpenPoseDirSource:
                 if self._newest is None:
                     break
                 _, pattern, number = self._newest
-                name = _pattern_name(pattern, number + 1)
+                name = pattern_name(pattern, number + 1)
                 if not os.path.exists(os.path.join(self.folder, name)):
                     break
                 pattern = self._is_new(name)
@@ -292,11 +240,11 @@ class OpenPoseDirSource:
     def _missed_previous(self, name: str) -> bool:
         """Queue the previous frame number's file when it exists and was never seen: a listing made while OpenPose
         created files can list a newer file and miss an older one (directory order is not creation order)."""
-        parsed = _name_pattern(name)
+        parsed = name_pattern(name)
         if parsed is None or parsed[1] == 0:
             return False
         pattern, number = parsed
-        previous = _pattern_name(pattern, number - 1)
+        previous = pattern_name(pattern, number - 1)
         if number - 1 in self._seen_numbers[pattern] or not os.path.exists(os.path.join(self.folder, previous)):
             return False
         found: list[tuple[tuple[int, str], Path]] = []

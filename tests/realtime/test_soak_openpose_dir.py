@@ -11,6 +11,7 @@ import tracemalloc
 import pytest
 
 from sttr.realtime.sources import openpose_dir
+from sttr.realtime.sources.frame_files import NumberRanges
 from sttr.realtime.sources.openpose_dir import OpenPoseDirSource
 
 EMPTY = '{"version": 1.3, "people": []}'
@@ -115,7 +116,7 @@ def test_files_out_of_the_name_pattern_are_still_found(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("order", [range(50), range(49, -1, -1), [5, 3, 4, 10, 1, 2, 0, 8, 9, 7, 6]])
 def test_number_ranges(order):
-    ranges = openpose_dir._NumberRanges()
+    ranges = NumberRanges()
     added = set()
     for n in order:
         ranges.add(n)
