@@ -185,11 +185,11 @@ def test_a_shorter_last_accumulation_group_is_averaged_over_its_own_batches(root
 
     def recording_criterion(logits, y):
         loss = criterion(logits, y)
-        raw.append(float(loss))
+        raw.append(loss.item())
         return loss
 
     def recording_scale(value):
-        scaled.append(float(value))
+        scaled.append(value.item())
         return scale(value)
 
     trainer.criterion, trainer.scaler.scale = recording_criterion, recording_scale
