@@ -208,7 +208,12 @@ def _make(src: Path, dst: Path, precision: str, cal: np.ndarray, held: np.ndarra
         report = quantize_int8(src, dst, cal, method=opts.method, symmetric_activations=opts.symmetric_activations)
     else:
         report = convert_to_fp16(src, dst)
-    report["held_out"] = compare_logits(fp32, onnx_logits(dst, held), labels)
+    candidate = onnx_logits(dst, held)
+    report["held_out"] = compare_logits(fp32, candidate, labels)
+    keep = in_range(fp32)
+    if not keep.all():  # also where FP32 answers in its range (out of it, its own answer is no answer)
+        report["held_out"]["in_range"] = compare_logits(fp32[keep], candidate[keep],
+                                                        None if labels is None else labels[keep])
     _floor(report["held_out"], opts.min_agreement, f"{precision.upper()} ({src.name})")
     return report
 

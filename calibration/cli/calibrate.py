@@ -43,7 +43,9 @@ def _summary(bundle: dict, fitted_temperature: bool = True) -> list[str]:
         if key in cal and "held_out" in cal[key]:
             h = cal[key]["held_out"]
             acc = f", accuracy change {h['accuracy_change']:+.4f}" if "accuracy_change" in h else ""
-            lines.append(f"{key}: top-1 agreement {h['top1_agreement']:.4f} on {h['n']} held-out windows, "
+            r = h.get("in_range")
+            within = f" ({r['top1_agreement']:.4f} on the {r['n']} where FP32 answers in its range)" if r else ""
+            lines.append(f"{key}: top-1 agreement {h['top1_agreement']:.4f} on {h['n']} held-out windows{within}, "
                          f"max |logit diff| {h['max_abs_logit_diff']:.3g}{acc}")
     t = cal.get("temperature", {}) if fitted_temperature else {}
     if "temperature" in t:

@@ -42,3 +42,16 @@ def test_the_temperature_is_fitted_on_the_windows_in_range():
     assert report["windows_left_out"] == 6 and clean["windows_left_out"] == 0
     assert report["temperature"] == pytest.approx(clean["temperature"], rel=0.2)
     assert not report["at_search_limit"]
+
+
+def test_the_held_out_agreement_is_also_given_where_fp32_answers_in_its_range(monkeypatch, tmp_path):
+    fp32 = _logits(np.array([5.0, 6.0, 4.0, 4000.0, 5.5]))
+    candidate = fp32.copy()
+    candidate[0, 3] = candidate[3, 3] = 1e4  # disagree on one ordinary window and on the wild one
+    monkeypatch.setattr(cb, "quantize_int8", lambda *args, **kwargs: {})
+    monkeypatch.setattr(cb, "onnx_logits", lambda path, windows: candidate)
+    report = cb._make(tmp_path / "m.onnx", tmp_path / "o.onnx", "int8", np.zeros(1), np.zeros(5), fp32, None,
+                      cb.CalibrateOptions(data="unused"))
+    held = report["held_out"]
+    assert held["top1_agreement"] == pytest.approx(0.6)
+    assert held["in_range"]["n"] == 4 and held["in_range"]["top1_agreement"] == pytest.approx(0.75)
