@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from sttr.model.bundle import PRECISIONS, BundleInfo, BundleMismatchError, InputSpec
 
 __all__ = ["Engine", "EngineInfo", "BACKENDS", "PRECISIONS", "softmax_with_temperature", "missing_dependency",
-           "first_person_only", "route_single_person", "check_threads"]
+           "first_person_only", "route_single_person", "check_threads", "check_device"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,15 @@ def check_threads(threads: int | None) -> int | None:
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
         raise ValueError(f"threads must be a positive integer (or None / 0 for the default), got {threads!r}")
     return int(threads)
+
+
+def check_device(device: str) -> int | None:
+    """The CUDA device index of `device` ('cuda' is 0), None for 'auto' or 'cpu'; ValueError for anything else."""
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if not device.startswith("cuda"):
+        return None
+    return int(device.split(":")[1]) if ":" in device else 0
 
 
 def softmax_with_temperature(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from typing import Any, Sequence
 
 import numpy as np
 
 from sttr.model.bundle import BundleInfo
 
-from .base import Engine, EngineInfo, check_threads, missing_dependency, route_single_person
+from .base import Engine, EngineInfo, check_device, check_threads, missing_dependency, route_single_person
 from .uint8_activations import uint8_activation_model
 
 __all__ = ["OnnxRuntimeEngine", "import_onnxruntime", "default_threads", "cuda_available"]
@@ -144,14 +143,12 @@ class OnnxRuntimeEngine(Engine):
     @staticmethod
     def _providers(ort, device: str) -> list[Any]:
         available = ort.get_available_providers()
+        index = check_device(device)
         if device == "cpu":
             return ["CPUExecutionProvider"]
-        if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
-        if device.startswith("cuda"):
+        if index is not None:
             if "CUDAExecutionProvider" not in available:
                 raise missing_dependency("ONNX Runtime's CUDA execution provider", "pip install onnxruntime-gpu")
-            index = int(device.split(":")[1]) if ":" in device else 0
             return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
         return (["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []) + ["CPUExecutionProvider"]
 

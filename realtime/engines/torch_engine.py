@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
 
 import numpy as np
 
 from sttr.model.bundle import BundleInfo, BundleMismatchError
 
-from .base import Engine, EngineInfo, check_threads, missing_dependency
+from .base import Engine, EngineInfo, check_device, check_threads, missing_dependency
 
 __all__ = ["TorchEngine", "import_torch"]
 
@@ -61,16 +60,15 @@ class TorchEngine(Engine):
             raise ValueError("the torch backend runs fp32 or fp16 (on CUDA); use backend='onnxruntime' or "
                              "'tensorrt' for int8")
         threads = check_threads(threads)
-        if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+        index = check_device(device)
         torch = import_torch()
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda"):
+            index = 0 if device == "cuda" else None
+        if index is not None:
             if not torch.cuda.is_available():
                 raise RuntimeError(f"device {device!r}: this PyTorch ({torch.__version__}) sees no CUDA GPU; use "
                                    f"device='cpu', or install a CUDA build of torch")
-            index = int(device.split(":")[1]) if ":" in device else 0
             if index >= torch.cuda.device_count():
                 raise ValueError(f"device {device!r}: there are {torch.cuda.device_count()} CUDA device(s)")
         self.device = torch.device(device)
